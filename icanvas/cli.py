@@ -33,7 +33,9 @@ class _Group(TyperGroup):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        # typer >= 0.20 vendors click: its Exit, Abort and usage errors are not click's classes
+        except (click.exceptions.Exit, click.ClickException, click.Abort, typer.Exit, typer.Abort,
+                typer.TyperException):
             raise
         except IcanvasError as exc:
             if _debug(ctx):

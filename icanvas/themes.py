@@ -26,22 +26,27 @@ class Theme:
     paired: bool = False   # archive holds A|B pairs already (pix2pix edges2*)
     sha256: str | None = None
     size: int = 256
+    keep: str | None = None  # filter applied after extraction: "pandas" or "bmw_5_7_saloons" (see data/fetch.py)
+    manual: str = ""         # how to download by hand when there is no direct link (then `fetch --from`)
 
 
 THEMES: dict[str, Theme] = {t.name: t for t in [
     Theme("cartoon", "Cartoon faces", "Google Cartoon Set (10k)", "url",
           "https://storage.googleapis.com/cartoonset_public_files/cartoonset10k.tgz", None,
           9_996, 4, 28, "CC BY 4.0 (Google)",
-          "cartoonset10k/csNNNN.png (500x500 RGBA) with one .csv of attributes per image",
+          "cartoonset10k/cs<hash>.png (500x500 RGBA PNG), each with a cs<hash>.csv of attributes",
           note="PNG with transparency: composited on white"),
     Theme("panda", "Pandas", "Kaggle mattop/panda-or-bear-image-classification", "kaggle", None,
           "mattop/panda-or-bear-image-classification", 300, 1, 180, "see the Kaggle data set page",
-          "class folders (Panda/, Bear/) under train/ and test/ split folders",
-          note="pandas only, no bears"),
+          "PandasBears/{Train,Test}/{Pandas,Bears}/*.jpeg (zip from Kaggle's download API)",
+          note="pandas only, no bears", keep="pandas"),
     Theme("car", "Cars", "DVM car data set (deepvisualmarketing.github.io)", "manual", None, None,
           11_476, 4, 19, "CC BY-NC 4.0 (DVM-CAR)",
-          "Maker/Model/Year/Colour/Maker$$Model$$Year$$Colour$$Id$$image_N.jpg",
-          note="BMW 5 Series and 7 Series saloons only"),
+          "resized_DVM/Maker/Model/Year/Colour/Maker$$Model$$Year$$Colour$$GenmodelID$$AdvID$$image_N.jpg "
+          "(300x300 JPEG); body types in Ad_table.csv",
+          note="BMW 5 Series and 7 Series saloons only", keep="bmw_5_7_saloons",
+          manual="download resized_DVM (and Ad_table.csv, for the saloon filter) from "
+                 "https://deepvisualmarketing.github.io, then: icanvas fetch car --from <folder or archive>"),
     Theme("handbags", "Handbags", "pix2pix edges2handbags", "url",
           f"{PIX2PIX_DATASETS}/edges2handbags.tar.gz", None, 138_567, 4, 5,
           "academic use (Amazon handbag photos, iGAN/pix2pix)",
