@@ -1,0 +1,214 @@
+"""The HTTP service: FastAPI app, models loaded once at start-up, one batching worker per theme.
+
+create_app(root, themes, settings) checks the theme names at once (cheap) and loads the generators in the
+lifespan. Every error is JSON {"error": kind, "detail": message} with the status of its IcanvasError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Sequence
+
+import numpy as np
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from torch import nn
+
+from icanvas import __version__
+from icanvas.checkpoints import ModelInfo, installed_themes, load_generator
+from icanvas.errors import BadInput, IcanvasError, NotFound
+from icanvas.images import encode_png, load_rgb
+from icanvas.paths import model_dir
+from icanvas.server.batching import InferenceFailed, QueueFull, ThemeBatcher
+from icanvas.server.limits import ServerSettings, UploadLimit
+from icanvas.sketch import NormalizeOptions, normalize_sketch
+from icanvas.themes import THEMES
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_SEED = 2**32 - 1
+
+
+@dataclass
+class LoadedTheme:
+    info: ModelInfo
+    batcher: ThemeBatcher
+
+
+def choose_themes(root: Path, themes: Sequence[str] | None) -> list[str]:
+    """The themes to serve: those asked for (each must be installed), else every installed one."""
+    installed = installed_themes(root)
+    if not installed:
+        raise NotFound(f"{Path(root) / 'models'}: no installed models (install one with 'icanvas compare --select')")
+    for name in themes or ():
+        if name not in installed:
+            raise NotFound(f"theme '{name}': no installed model under {Path(root) / 'models'} "
+                           f"(installed: {', '.join(installed)})")
+    return list(dict.fromkeys(themes)) if themes else installed
+
+
+def load_models(root: Path, names: Sequence[str], device: str = "cpu") -> dict[str, tuple[nn.Module, ModelInfo]]:
+    """Each theme's generator in eval mode on `device`, with its ModelInfo."""
+    return {name: load_generator(model_dir(root, name), device) for name in names}
+
+
+def prepare_sketch(data: bytes, info: ModelInfo, *, normalize: bool, settings: ServerSettings) -> np.ndarray:
+    """Upload bytes to an HxW uint8 sketch at the model size, as `icanvas generate` prepares a file."""
+    rgb = load_rgb(data, name="sketch", max_pixels=settings.max_pixels)
+    h, w = rgb.shape[:2]
+    if min(h, w) < settings.min_side:
+        raise BadInput(f"sketch: {w}x{h} pixels is too small for a drawing "
+                       f"(at least {settings.min_side}x{settings.min_side})")
+    options = NormalizeOptions() if normalize else NormalizeOptions.off()
+    return normalize_sketch(rgb, info.generator.size, info.sketch_style, options)
+
+
+def _error(status: int, kind: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": kind, "detail": detail}, status_code=status, headers=headers)
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _theme_summary(name: str, info: ModelInfo) -> dict:
+    known = THEMES.get(name)
+    return {"name": name, "title": known.title if known else name, "size": info.generator.size,
+            "model": {"run": info.run, "epoch": info.epoch, "generator": info.generator.to_dict(),
+                      "metrics": info.metrics, "icanvas_version": info.icanvas_version}}
+
+
+def create_app(root: Path, themes: Sequence[str] | None = None, settings: ServerSettings = ServerSettings(),
+               models: dict[str, tuple[nn.Module, ModelInfo]] | None = None) -> FastAPI:
+    """The service for `themes` (default: every installed one). The generators are loaded at start-up, unless
+    `models` (from load_models) are given: the command loads them first, so a broken model is one clear line."""
+    root = Path(root)
+    names = choose_themes(root, themes)
+    stats: Counter = Counter()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        nets = models if models is not None else await asyncio.to_thread(load_models, root, names, settings.device)
+        loaded: dict[str, LoadedTheme] = {}
+        for name in names:
+            net, info = nets[name]
+            batcher = ThemeBatcher(net, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
+                                   max_queue=settings.max_queue)
+            batcher.start()
+            loaded[name] = LoadedTheme(info, batcher)
+        app.state.themes = loaded
+        # decoding is where memory goes (25 MP is 75 MB of RGB): a few at a time, the rest wait their turn
+        app.state.decode_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+        try:
+            yield
+        finally:
+            app.state.themes = {}
+            for theme in loaded.values():
+                await theme.batcher.stop()
+
+    app = FastAPI(title="icanvas", version=__version__, lifespan=lifespan,
+                  description="Sketch in, picture out: the service behind the children's drawing app.")
+    app.state.themes = {}
+    app.state.stats = stats
+    app.state.theme_names = names
+
+    @app.exception_handler(IcanvasError)
+    async def _icanvas_error(request: Request, exc: IcanvasError):
+        stats["refused" if exc.http_status < 500 else "failed"] += 1
+        return _error(exc.http_status, exc.kind, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        stats["refused"] += 1
+        return _error(422, "bad_input", _validation_detail(exc))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception):  # a bug, not the client's fault: still JSON, still one request
+        stats["failed"] += 1
+        return _error(500, "internal", f"{type(exc).__name__}: {exc}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        kind = {400: "bad_input", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+
+    def busy(theme: str) -> JSONResponse:
+        stats["busy"] += 1
+        return _error(503, "busy", f"theme '{theme}': {settings.max_queue} requests already waiting; try again "
+                                   "shortly", {"Retry-After": "1"})
+
+    @app.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Every model is loaded and its worker running")
+    async def readyz(request: Request):
+        loaded = request.app.state.themes
+        if set(loaded) != set(names):
+            return _error(503, "not_ready", "models are still loading")
+        return {"status": "ready", "themes": sorted(loaded)}
+
+    @app.get("/v1/themes", summary="The installed themes: title, picture size and model")
+    async def list_themes(request: Request) -> dict:
+        return {"themes": [_theme_summary(n, t.info) for n, t in request.app.state.themes.items()]}
+
+    @app.post("/v1/generate", summary="Turn a sketch into a picture (PNG)", response_class=Response,
+              responses={200: {"content": {"image/png": {}}, "description": "the picture"},
+                         404: {"description": "unknown theme"}, 413: {"description": "upload or image too large"},
+                         415: {"description": "not an image"}, 422: {"description": "missing or bad field"},
+                         503: {"description": "busy: retry after Retry-After seconds"}})
+    async def generate(
+        request: Request,
+        sketch: Annotated[UploadFile, File(description="the drawing: PNG, JPEG, WebP or BMP")],
+        theme: Annotated[str, Form(description="an installed theme, see /v1/themes", max_length=64)],
+        variation: Annotated[int | None, Form(ge=0, le=MAX_SEED,
+                                              description="a seed for a different picture")] = None,
+        normalize: Annotated[bool, Form(description="clean up the drawing like the training sketches")] = True,
+    ) -> Response:
+        loaded = request.app.state.themes.get(theme)
+        if loaded is None:  # names are looked up in the loaded table only: nothing here touches the disk
+            raise NotFound(f"unknown theme '{theme}' (installed: {', '.join(request.app.state.themes)})")
+        if loaded.batcher.queue.full():  # answer at once, before spending time on the upload
+            return busy(theme)
+        async with request.app.state.decode_slots:
+            data = await sketch.read()
+            arr = await asyncio.to_thread(prepare_sketch, data, loaded.info, normalize=normalize, settings=settings)
+        try:
+            picture = await loaded.batcher.submit(arr, variation)
+        except QueueFull:
+            return busy(theme)
+        except InferenceFailed as exc:
+            stats["failed"] += 1
+            return _error(500, "inference_failed", f"theme '{theme}': {exc}")
+        png = await asyncio.to_thread(encode_png, picture.image)
+        stats["pictures"] += 1
+        return Response(png, media_type="image/png",
+                        headers={"X-Batch-Size": str(picture.batch_size),
+                                 "X-Inference-Ms": f"{picture.inference_ms:.1f}", "Cache-Control": "no-store"})
+
+    @app.get("/", include_in_schema=False)
+    async def drawing_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    def refused_upload() -> None:
+        stats["refused"] += 1
+
+    app.add_middleware(UploadLimit, limit=settings.max_upload_bytes, on_reject=refused_upload)
+    if settings.cors_origins:  # outermost, so refusals carry the CORS headers too
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["*"], expose_headers=["X-Batch-Size", "X-Inference-Ms", "Retry-After"])
+    return app

@@ -1,0 +1,95 @@
+"""Hard limits on what a client may send: the service settings and the upload-size guard.
+
+The guard is a plain ASGI middleware so that an oversized upload is refused from its Content-Length header
+before any of the body is read, and a chunked upload is cut off as soon as it passes the limit: the body is
+never buffered whole.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from icanvas.images import DEFAULT_MAX_PIXELS
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    max_batch: int = 8             # requests per forward pass
+    max_wait_ms: float = 10.0      # how long the first request of a batch waits for company
+    max_queue: int = 64            # waiting requests per theme before answering 503
+    max_upload_bytes: int = 10 * MB
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    min_side: int = 16             # smaller than this is not a drawing
+    device: str = "cpu"
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch", "max_queue", "max_upload_bytes", "max_pixels", "min_side"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.max_wait_ms < 0:
+            raise ValueError("max_wait_ms must be 0 or more")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large_body(limit: int) -> bytes:
+    return json.dumps({"error": "too_large",
+                       "detail": f"upload is over the limit of {limit / MB:g} MB"}).encode()
+
+
+class UploadLimit:
+    """Answer 413 to any request whose body is, or becomes, larger than `limit` bytes."""
+
+    def __init__(self, app, limit: int, on_reject=None) -> None:
+        self.app = app
+        self.limit = limit
+        self.on_reject = on_reject  # called once per refused request (for the service's counters)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._reject(send)
+
+        seen = 0
+        started = rejected = False
+
+        async def limited_receive():
+            nonlocal seen, rejected
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit and not started:
+                    rejected = True
+                    await self._reject(send)
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message):
+            nonlocal started
+            if rejected:
+                return  # the 413 is already out; drop whatever the app answers to the aborted body
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:  # FastAPI may wrap _BodyTooLarge while parsing the form, so check the flag
+                raise
+
+    async def _reject(self, send) -> None:
+        if self.on_reject is not None:
+            self.on_reject()
+        body = _too_large_body(self.limit)
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
