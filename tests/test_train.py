@@ -1,0 +1,190 @@
+"""`icanvas train`: it learns, it resumes to the same weights, Ctrl-C saves, and the files reload."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from icanvas.checkpoints import load_generator
+from icanvas.inference import run_batch
+from icanvas.models import GeneratorConfig, UnetGenerator, init_weights
+from icanvas.pairs import PairDataset, pair_files, plan_paired, to_model_input, write_pairs
+from icanvas.train import TrainConfig, lr_factor, own_statistics, train
+
+TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "2", "--no-sketch-augment", "--val-limit", "4"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest, and steadiest on a busy machine, on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _shoe_pairs(shared: Path, out: Path, *, train: int, val: int, size: int) -> Path:
+    jobs, _ = plan_paired(shared / "data" / "edges2shoes_120")
+    chosen = [j for j in jobs if j.split == "train"][:train] + [j for j in jobs if j.split == "val"][:val]
+    write_pairs(chosen, [], out, size=size)
+    return out
+
+
+@pytest.fixture(scope="module")
+def shoes32(shared_dir, tmp_path_factory) -> Path:
+    return _shoe_pairs(shared_dir, tmp_path_factory.mktemp("shoes32"), train=8, val=2, size=32)
+
+
+def test_learning_rate_is_constant_then_decays_linearly():
+    assert [round(lr_factor(e, 10), 4) for e in range(10)] == [1, 1, 1, 1, 1, 0.8333, 0.6667, 0.5, 0.3333, 0.1667]
+    assert lr_factor(0, 1) == 1.0
+
+
+def test_own_statistics_normalises_each_image_by_itself_and_leaves_the_net_alone():
+    torch.manual_seed(0)
+    net = init_weights(UnetGenerator(GeneratorConfig(size=32, ngf=8)))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(3, 3, 32, 32)
+    own = own_statistics(net)
+    with torch.no_grad():
+        alone = own(x[:1])
+        assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())   # running stats untouched
+        net.train()
+        for m in net.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.eval()
+        reference = net(x[:1])   # train-mode batch norm on this image alone
+    assert torch.allclose(alone, reference, atol=1e-5)
+
+
+def test_overfits_four_pairs_and_checkpoint_reloads(shared_dir, tmp_path):
+    data = _shoe_pairs(shared_dir, tmp_path / "four", train=4, val=0, size=64)
+    ds = PairDataset(pair_files(data / "train"), 64, random=False)
+    sketch, photo = to_model_input(torch.stack([ds[i] for i in range(4)]), torch.device("cpu"))
+    torch.manual_seed(0)
+    untrained = init_weights(UnetGenerator(GeneratorConfig(size=64, ngf=8))).eval()
+    with torch.no_grad():
+        before = (untrained(sketch) - photo).abs().mean().item()
+
+    cfg = TrainConfig(data=str(data), run_dir=str(tmp_path / "run"), theme="shoes", run="run", size=64, ngf=8,
+                      ndf=8, batch_size=4, epochs=300, save_every=1000, sketch_augment=False)
+    result = train(cfg)
+    assert result.step == 300 and result.epochs_done == 300 and result.stopped is None
+    model, info = load_generator(result.checkpoint)
+    with torch.no_grad():
+        after = (model(sketch) - photo).abs().mean().item()
+    assert before > 0.6
+    assert after < 0.35 and after < 0.45 * before, (before, after)
+
+    # The checkpoint gives the very pictures the trained network gives, and says what it is.
+    sketches = [s.numpy() for s in torch.stack([ds[i] for i in range(4)])[..., 0]]
+    trained = result.generator.eval()
+    assert all(np.array_equal(a, b) for a, b in zip(run_batch(model, sketches), run_batch(trained, sketches)))
+    assert (info.theme, info.epoch, info.generator.size, info.generator.ngf) == ("shoes", 300, 64, 8)
+    grid = np.asarray(Image.open(tmp_path / "run" / "samples" / "epoch_0300.png"))
+    assert grid.shape == (4 * 64, 3 * 64, 3)     # sketch | generated | photo, one row per sample
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 300 and metrics[-1]["lr"] < metrics[0]["lr"]
+    assert metrics[-1]["loss_G_L1"] < 0.5 * metrics[0]["loss_G_L1"]
+
+
+def _weights(run: Path) -> tuple[dict, dict]:
+    state = torch.load(run / "checkpoints" / "resume.pt", weights_only=True)
+    return load_file(run / "checkpoints" / "epoch_0002.safetensors"), state["D"]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_gives_the_same_weights(cli, root, shoes32):
+    straight = cli("--root", root, "-q", "train", "--data", shoes32, *TINY, "--epochs", "2", "--run", "straight")
+    assert straight.exit_code == 0, straight.stderr
+    first = cli("--root", root, "-q", "train", "--data", shoes32, *TINY, "--epochs", "1", "--run", "split")
+    assert first.exit_code == 0, first.stderr
+    # --resume with no --run continues the latest run; --epochs raises the goal.
+    second = cli("--root", root, "train", "--data", shoes32, "--resume", "--epochs", "2", "--json")
+    assert second.exit_code == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert (summary["run"], summary["epochs_done"], summary["step"]) == ("split", 2, 8)
+    runs = root / "runs" / "custom"
+    g1, d1 = _weights(runs / "straight")
+    g2, d2 = _weights(runs / "split")
+    assert _same(g1, g2) and _same(d1, d2)
+
+    config = json.loads((runs / "split" / "config.json").read_text())
+    assert config["settings"]["epochs"] == 2 and config["resumed"][0]["epoch"] == 1
+    assert config["icanvas_version"] and config["data"]["train_pairs"] == 8
+    lines = [json.loads(x) for x in (runs / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [1, 2]
+    assert all(0 < m["val_l1"] < 2 and 0 < m["val_l1_own_stats"] < 2 for m in lines)
+
+    # Stopped mid-epoch (as Ctrl-C does), then resumed: still the same weights.
+    calls = []
+    cfg = TrainConfig(data=str(shoes32), run_dir=str(runs / "stopped"), size=32, ngf=8, ndf=8, batch_size=2,
+                      epochs=2, sketch_augment=False, val_limit=4)
+    stopped = train(cfg, should_stop=lambda: calls.append(1) or len(calls) >= 3)
+    assert (stopped.stopped, stopped.step) == ("interrupted", 3)
+    assert train(cfg, resume=True).step == 8
+    g3, d3 = _weights(runs / "stopped")
+    assert _same(g1, g3) and _same(d1, d3)
+
+
+def test_resume_refuses_a_changed_model(cli, root, shoes32):
+    assert cli("--root", root, "-q", "train", "--data", shoes32, *TINY, "--epochs", "1", "--run", "r").exit_code == 0
+    changed = cli("--root", root, "train", "--data", shoes32, "--run", "r", "--resume", "--size", "64")
+    assert changed.exit_code == 2 and "--size 64: run 'r' was trained with 32" in changed.stderr
+    again = cli("--root", root, "train", "--data", shoes32, *TINY, "--run", "r")
+    assert again.exit_code == 2 and "--resume" in again.stderr
+    nothing = cli("--root", root, "train", "--theme", "demo", "--resume")
+    assert nothing.exit_code == 2 and "no run to resume" in nothing.stderr
+    missing = cli("--root", root, "train", "--theme", "demo", *TINY)
+    assert missing.exit_code == 2 and "icanvas pair" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(root, shoes32):
+    cmd = [sys.executable, "-m", "icanvas", "--root", str(root), "train", "--data", str(shoes32), *TINY,
+           "--epochs", "1000", "--save-every", "1000", "--run", "c"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    metrics = root / "runs" / "custom" / "c" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.2)   # two epochs done: training is under way
+    assert proc.poll() is None and metrics.is_file(), proc.stderr.read() if proc.poll() is not None else "slow"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    state = torch.load(root / "runs" / "custom" / "c" / "checkpoints" / "resume.pt", weights_only=True)
+    assert state["step"] >= 8
+    assert not list((root / "runs").rglob("*.tmp"))
+
+
+def test_a_crash_while_saving_keeps_the_previous_checkpoint(shoes32, tmp_path, monkeypatch):
+    cfg = TrainConfig(data=str(shoes32), run_dir=str(tmp_path / "run"), size=32, ngf=8, ndf=8, batch_size=4,
+                      epochs=1, sketch_augment=False, val_limit=2)
+    train(cfg)
+
+    def dies_half_way(obj, path):
+        Path(path).write_bytes(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr("icanvas.train.torch.save", dies_half_way)
+    cfg.epochs = 2
+    with pytest.raises(OSError):
+        train(cfg, resume=True)
+    state = torch.load(tmp_path / "run" / "checkpoints" / "resume.pt", weights_only=True)
+    assert (state["epoch"], state["step"]) == (1, 2)
+    assert not [p for p in (tmp_path / "run").rglob("*") if p.name.endswith(".tmp")]
