@@ -18,6 +18,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from icanvas import __version__
 from icanvas.errors import BadInput, NotFound
 from icanvas.images import atomic_path, write_bytes_atomic
+from icanvas.inference import per_image_statistics
 from icanvas.models import GeneratorConfig, UnetGenerator
 from icanvas.paths import model_dir
 
@@ -79,8 +80,9 @@ def read_info(path: Path) -> ModelInfo:
         raise BadInput(f"{path}: unreadable model ({exc})") from None
 
 
-def load_generator(path: Path, device: str | torch.device = "cpu") -> tuple[UnetGenerator, ModelInfo]:
-    """A generator in eval mode from a checkpoint file or an installed model folder."""
+def load_generator(path: Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelInfo]:
+    """A generator ready for inference (eval mode, per-image batch norm: see per_image_statistics) from a
+    checkpoint file or an installed model folder."""
     path = Path(path)
     if not path.exists():
         raise NotFound(f"{path}: no such model or checkpoint")
@@ -91,7 +93,7 @@ def load_generator(path: Path, device: str | torch.device = "cpu") -> tuple[Unet
         net.load_state_dict(load_file(str(weights)))
     except (SafetensorError, OSError, RuntimeError) as exc:
         raise BadInput(f"{weights}: weights do not load ({exc})") from None
-    return net.to(device).eval(), info
+    return per_image_statistics(net).to(device), info
 
 
 def install_model(root: Path, checkpoint: Path, *, metrics: dict | None = None, theme: str | None = None) -> Path:

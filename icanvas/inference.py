@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+import copy
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+class ImageNorm(nn.Module):
+    """A batch norm's scale and shift over each image's own statistics (instance norm with its affine)."""
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        self.eps = bn.eps
+        self.weight = bn.weight
+        self.bias = bn.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+
+
+def per_image_statistics(net: nn.Module) -> nn.Module:
+    """A copy of `net` in eval mode whose batch norms normalise every image by its own statistics.
+
+    This is how pix2pix's authors test (batch norm on the statistics of a test batch of one), and it holds steady
+    where the running statistics of a short GAN training do not (validation L1 swung 0.24..0.80 across epochs in
+    eval mode, 0.27..0.28 this way). Per image, not per batch, so a picture never depends on its batch mates.
+    """
+    twin = copy.deepcopy(net)
+    for module in list(twin.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(module, name, ImageNorm(child))
+    return twin.eval()
 
 
 def sketches_to_tensor(sketches: Sequence[np.ndarray], input_nc: int = 3) -> torch.Tensor:

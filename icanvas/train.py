@@ -12,7 +12,6 @@ numbers (torch.load(weights_only=True)): both networks, both optimisers, epoch, 
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import signal
@@ -36,6 +35,7 @@ from icanvas.checkpoints import ModelInfo, save_generator
 from icanvas.distributed import World, any_rank, sync_batch_norm
 from icanvas.errors import BadInput, NotFound
 from icanvas.images import atomic_path, save_png, write_bytes_atomic
+from icanvas.inference import per_image_statistics
 from icanvas.models import GeneratorConfig, PatchDiscriminator, UnetGenerator, init_weights
 from icanvas.pairs import EpochSampler, PairDataset, memory_format, pair_files, to_model_input
 from icanvas.sketch import augment_sketch, measure_style
@@ -103,9 +103,8 @@ class TrainResult:
     epochs_done: int
     step: int
     checkpoint: Path | None        # the last epoch_NNNN.safetensors written
-    val_l1: float | None           # eval mode (running statistics), as icanvas.inference runs the generator
+    val_l1: float | None           # as generate/compare/serve run the generator (icanvas.inference)
     images_per_s: float | None
-    val_l1_own_stats: float | None = None   # each image normalised by its own statistics (pix2pix's test)
     stopped: str | None = None     # None (finished), "interrupted" or "max-steps"
     bad_files: list[str] = field(default_factory=list)
     generator: nn.Module | None = field(default=None, repr=False)
@@ -212,13 +211,9 @@ class Pix2Pix:
 
     @torch.no_grad()
     def generate(self, sketch: torch.Tensor) -> torch.Tensor:
-        """Pictures in eval mode (batch-norm running statistics, no dropout), as generate/compare/serve use it."""
-        self.G.eval()
-        try:
-            with self.autocast():
-                return self.G(sketch).float()
-        finally:
-            self.G.train()
+        """Pictures as generate/compare/serve make them: no dropout, each image's own batch-norm statistics."""
+        with self.autocast():
+            return per_image_statistics(getattr(self.G, "module", self.G))(sketch).float()
 
     def state(self, epoch: int, batch: int, step: int) -> dict:
         return {"format": 1, "epoch": epoch, "batch": batch, "step": step,
@@ -241,25 +236,6 @@ class Pix2Pix:
 LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
 
 
-def own_statistics(net: nn.Module) -> nn.Module:
-    """A copy of `net` in eval mode whose batch norms normalise each input by its own statistics, as pix2pix's
-    authors test ("batch normalization using the statistics of the test batch"), with dropout off."""
-    twin = copy.deepcopy(net)
-
-    def swap(module: nn.Module) -> None:
-        for name, child in module.named_children():
-            if isinstance(child, nn.modules.batchnorm._BatchNorm):
-                norm = nn.BatchNorm2d(child.num_features, child.eps, affine=child.affine, track_running_stats=False)
-                if child.affine:
-                    norm.load_state_dict({"weight": child.weight, "bias": child.bias})
-                setattr(module, name, norm.to(child.weight.device))
-            else:
-                swap(child)
-
-    swap(twin)
-    return twin.eval()
-
-
 class _Validation:
     """Fixed validation pairs: the L1 of generated to real photos, and the sample grid."""
 
@@ -269,23 +245,16 @@ class _Validation:
                         for s in range(0, len(ds), batch)]
         self.device = device
 
-    def l1(self, model: Pix2Pix) -> tuple[float | None, float | None]:
-        """Mean L1 to the photos (on the [-1, 1] scale of the training loss), two ways: in eval mode (batch-norm
-        running statistics, as icanvas.inference runs a generator), and with each image normalised by its own
-        statistics (pix2pix's test protocol)."""
+    def l1(self, model: Pix2Pix) -> float | None:
+        """Mean L1 of generated to real photos, on the [-1, 1] scale of the training loss."""
         if not self.batches:
-            return None, None
-        own = own_statistics(model.G)
-        running_total, own_total, n = 0.0, 0.0, 0
-        with torch.no_grad():
-            for batch in self.batches:
-                sketch, photo = to_model_input(batch, self.device)
-                running_total += (model.generate(sketch) - photo).abs().mean((1, 2, 3)).sum().item()
-                for i in range(len(batch)):
-                    with model.autocast():
-                        own_total += (own(sketch[i:i + 1]).float() - photo[i:i + 1]).abs().mean().item()
-                n += len(batch)
-        return running_total / n, own_total / n
+            return None
+        total, n = 0.0, 0
+        for batch in self.batches:
+            sketch, photo = to_model_input(batch, self.device)
+            total += (model.generate(sketch) - photo).abs().mean((1, 2, 3)).sum().item()
+            n += len(batch)
+        return total / n
 
     def grid(self, model: Pix2Pix, count: int) -> np.ndarray | None:
         """Rows of sketch | generated | photo for the first `count` validation pairs."""
@@ -411,8 +380,7 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
     def finish_epoch(record: dict) -> None:
         """Validation L1 and the metrics line (rank 0)."""
         if world.is_main:
-            record["val_l1"], record["val_l1_own_stats"] = validation.l1(model)
-            result.val_l1, result.val_l1_own_stats = record["val_l1"], record["val_l1_own_stats"]
+            record["val_l1"] = result.val_l1 = validation.l1(model)
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
@@ -420,7 +388,7 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
         """Generator checkpoint, sample grid, then the resumable state (last: it never points at missing files)."""
         if not world.is_main:
             return
-        scores = {"val_l1": result.val_l1, "val_l1_own_stats": result.val_l1_own_stats, "step": step}
+        scores = {"val_l1": result.val_l1, "step": step}
         info = ModelInfo(theme=cfg.theme, generator=model.gen_config, run=cfg.run, epoch=epoch_number,
                          sketch_style=sketch_style, metrics=scores)
         result.checkpoint = save_generator(ckpt_dir / f"epoch_{epoch_number:04d}.safetensors", model.G, info)

@@ -147,10 +147,9 @@ def train(
         return
     summary = {"run": cfg.run, "run_dir": str(result.run_dir), "epochs_done": result.epochs_done,
                "epochs": cfg.epochs, "step": result.step, "checkpoint": result.checkpoint,
-               "val_l1": result.val_l1, "val_l1_own_stats": result.val_l1_own_stats,
+               "val_l1": result.val_l1,
                "images_per_s": result.images_per_s, "stopped": result.stopped, "skipped_files": result.bad_files}
-    val = (f", validation L1 {result.val_l1:.4f} ({result.val_l1_own_stats:.4f} with per-image statistics)"
-           if result.val_l1 is not None else "")
+    val = f", validation L1 {result.val_l1:.4f}" if result.val_l1 is not None else ""
     rate = f", {result.images_per_s:.1f} images/s" if result.images_per_s else ""
     where = result.checkpoint or result.run_dir
     source = f"--theme {cfg.theme}" if cfg.theme != "custom" else f"--data {cfg.data}"
