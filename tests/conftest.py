@@ -49,3 +49,15 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
 
     return invoke
+
+
+TEST_CACHE = Path(os.environ.get("ICANVAS_TEST_CACHE", "~/.cache/icanvas-tests")).expanduser()
+
+
+@pytest.fixture(scope="session")
+def hed_root() -> Path:
+    """An icanvas root holding the real HED weights, fetched once per machine by `icanvas fetch hed` into
+    $ICANVAS_TEST_CACHE (default ~/.cache/icanvas-tests); later sessions reuse it."""
+    result = CliRunner().invoke(app, ["--root", str(TEST_CACHE), "fetch", "hed"], catch_exceptions=False)
+    assert result.exit_code == 0, f"icanvas fetch hed failed: {result.stderr}"
+    return TEST_CACHE

@@ -1,0 +1,255 @@
+"""Photos to line drawings: HED in this process (batched on a GPU), post-processing in worker processes.
+
+The photo decoder runs in threads ahead of the network, HED runs on batches of same-sized photos, and each fused
+map goes to a pool of worker processes for the post-processing and the PNG write, so the network never waits for
+them. Under torchrun each rank takes every WORLD_SIZE-th input, so no file is written twice.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from icanvas.edges.hed import rgb_to_tensor
+from icanvas.edges.postprocess import finish_one, postprocess
+from icanvas.edges.weights import load_hed
+from icanvas.errors import BadInput, IcanvasError
+from icanvas.images import find_images, load_rgb
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """How a photo becomes a drawing. The defaults are icanvas's, chosen by the F curve on edges2shoes
+    (README, `icanvas edges`); PRESETS["pix2pix-matlab"] holds the authors' values."""
+
+    size: int = 256            # output drawings are size x size (photos are squashed, as pix2pix's edges2* data)
+    border: int = 32           # reflect-pad the photo by this many px before HED, crop after
+    threshold: float = 0.40    # keep NMS'd edges >= this (the authors: 25/255; these retrained weights run hotter)
+    min_edge: int = 5          # drop 8-connected lines with fewer pixels (as the authors)
+    nms: bool = True
+    thin: bool = True
+    raw: bool = False          # save the soft HED map (resized, dark = edge) instead of the drawing
+    max_side: int = 1024       # photos longer than this are shrunk before HED (0 = never; bounds time and memory)
+
+    def post_options(self) -> dict:
+        return dict(size=self.size, threshold=self.threshold, min_edge=self.min_edge,
+                    nms=self.nms, thinning=self.thin, raw=self.raw)
+
+
+PRESETS = {
+    "icanvas": EdgeSettings(),
+    "pix2pix-matlab": EdgeSettings(border=128, threshold=25 / 255, max_side=0),
+}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """auto: the GPU of this torchrun rank (LOCAL_RANK) if there is one, else the CPU."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BadInput(f"--device {device}: no CUDA device is available here (use --device cpu)")
+        if device == "cuda":
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    elif device != "cpu":
+        raise BadInput(f"--device {device}: expected auto, cpu or cuda")
+    return torch.device(device)
+
+
+def prepare_photo(rgb: np.ndarray, settings: EdgeSettings) -> np.ndarray:
+    """Shrink a photo over max_side (antialiased), then reflect-pad it by the border (as batch_hed.py)."""
+    h, w = rgb.shape[:2]
+    if settings.max_side and max(h, w) > settings.max_side:
+        k = settings.max_side / max(h, w)
+        size = (max(1, round(w * k)), max(1, round(h * k)))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
+    b = settings.border
+    if b > 0:
+        mode = "reflect" if min(rgb.shape[:2]) > 1 else "edge"  # a 1-px side has nothing to reflect
+        rgb = np.pad(rgb, ((b, b), (b, b), (0, 0)), mode=mode)
+    return rgb
+
+
+class EdgeDetector:
+    """HED + post-processing for pictures in memory: detector(rgb) -> size x size uint8 drawing (0 = line).
+
+    Used by `icanvas edges` and by compare (edges of generated pictures)."""
+
+    def __init__(self, root: Path, settings: EdgeSettings = EdgeSettings(), device: str = "cpu",
+                 *, progress: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.device = resolve_device(device)
+        self.net = load_hed(root, str(self.device), progress=progress)
+
+    def hed_maps(self, prepared: list[np.ndarray]) -> list[np.ndarray]:
+        """Fused HED maps (float32, 1 = edge) of same-sized prepared photos, with the border cropped off."""
+        b = self.settings.border
+        with torch.inference_mode():
+            out = self.net(rgb_to_tensor(prepared).to(self.device, non_blocking=True))[:, 0]
+            h, w = out.shape[-2:]
+            out = out[:, b:h - b, b:w - b].float().cpu().numpy()
+        return list(out)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return self.batch([rgb])[0]
+
+    def batch(self, images: list[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
+        """Drawings for pictures of any sizes (same-sized ones share a network batch), in input order."""
+        prepared = [prepare_photo(np.asarray(im, np.uint8), self.settings) for im in images]
+        results: list[np.ndarray | None] = [None] * len(images)
+        by_shape: dict[tuple, list[int]] = {}
+        for i, p in enumerate(prepared):
+            by_shape.setdefault(p.shape, []).append(i)
+        for idx in by_shape.values():
+            for start in range(0, len(idx), batch_size):
+                chunk = idx[start:start + batch_size]
+                for i, m in zip(chunk, self.hed_maps([prepared[i] for i in chunk])):
+                    results[i] = postprocess(m, **self.settings.post_options())
+        return results  # type: ignore[return-value]
+
+
+# --- batch runs over files ---------------------------------------------------------------------------------------
+
+@dataclass
+class EdgesReport:
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
+
+
+def rank_share(jobs: list) -> tuple[list, int, int]:
+    """This torchrun rank's share of the jobs (every WORLD_SIZE-th, from RANK); all of them outside torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    rank = int(os.environ.get("RANK", 0))
+    return jobs[rank::world], rank, world
+
+
+def _decoded(jobs: list[tuple[Path, Path]], settings: EdgeSettings, threads: int) -> Iterator[tuple]:
+    """(src, dst, prepared photo or IcanvasError), in order, decoded by threads a few images ahead."""
+    def load(job):
+        src, dst = job
+        try:
+            return src, dst, prepare_photo(load_rgb(src), settings)
+        except IcanvasError as exc:
+            return src, dst, exc
+
+    with ThreadPoolExecutor(threads) as pool:
+        window: deque[Future] = deque()
+        for job in jobs:
+            window.append(pool.submit(load, job))
+            if len(window) > 4 * threads:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def run_edges(jobs: list[tuple[Path, Path]], detector: EdgeDetector, *, batch_size: int = 1, workers: int = 1,
+              on_done: Callable[[], None] = lambda: None) -> EdgesReport:
+    """Make a drawing for every (photo, output) job. Bad photos are skipped and listed, never fatal.
+
+    workers = 0 post-processes in this process (a plain loop); otherwise a pool of that many processes does it
+    while the network goes on with the next batch."""
+    report = EdgesReport()
+    options = detector.settings.post_options()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 0 else None
+    pending: deque[tuple[Future, Path]] = deque()
+
+    def settle(block: bool) -> None:
+        while pending and (block or pending[0][0].done()):
+            fut, src = pending.popleft()
+            try:
+                fut.result()
+                report.done += 1
+            except IcanvasError as exc:
+                report.failed.append((str(src), str(exc)))
+            except Exception as exc:  # a worker that died or a disk that is full: name it, go on
+                report.failed.append((str(src), f"{type(exc).__name__}: {exc}"))
+            on_done()
+
+    def run_batch(batch: list[tuple[Path, Path, np.ndarray]]) -> None:
+        try:
+            maps = detector.hed_maps([p for _, _, p in batch])
+        except (RuntimeError, MemoryError) as exc:  # e.g. out of GPU memory on a huge photo: fail these, go on
+            for src, _, _ in batch:
+                report.failed.append((str(src), f"HED failed ({type(exc).__name__}: {str(exc)[:200]})"))
+                on_done()
+            return
+        for (src, dst, _), m in zip(batch, maps):
+            if pool is None:
+                try:
+                    finish_one(m, str(dst), options)
+                    report.done += 1
+                except (IcanvasError, OSError) as exc:
+                    report.failed.append((str(src), str(exc)))
+                on_done()
+            else:
+                pending.append((pool.submit(finish_one, m, str(dst), options), src))
+        settle(block=False)
+        while len(pending) > 4 * max(workers, batch_size):  # bound the maps waiting in memory
+            pending[0][0].exception()  # wait for the oldest (its error, if any, is reported by settle)
+            settle(block=False)
+
+    try:
+        buckets: dict[tuple, list] = {}
+        for src, dst, photo in _decoded(jobs, detector.settings, threads=2):
+            if isinstance(photo, IcanvasError):
+                report.failed.append((str(src), str(photo)))
+                on_done()
+                continue
+            bucket = buckets.setdefault(photo.shape, [])
+            bucket.append((src, dst, photo))
+            if len(bucket) >= batch_size:
+                run_batch(buckets.pop(photo.shape))
+            elif sum(map(len, buckets.values())) > 2 * batch_size:  # many sizes: flush the fullest
+                run_batch(buckets.pop(max(buckets, key=lambda k: len(buckets[k]))))
+        for shape in list(buckets):
+            run_batch(buckets.pop(shape))
+        settle(block=True)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return report
+
+
+@dataclass
+class JobPlan:
+    jobs: list[tuple[Path, Path]]        # (photo, drawing)
+    clashes: list[tuple[str, str]]       # (photo, reason): refused because another photo has the same output
+    outputs: list[Path]                  # the output folders, in input order
+
+
+def plan_jobs(inputs: Iterable[Path], out: Path | None) -> JobPlan:
+    """(photo, drawing) pairs for files and folders, and the inputs refused because their output would clash.
+
+    A folder F writes F-edges/<relative path>.png beside it; a file writes <its folder>-edges/<stem>.png; with
+    `out`, everything goes under out (folders keep their relative layout)."""
+    jobs: dict[Path, Path] = {}
+    clashes: list[tuple[str, str]] = []
+    outputs: dict[Path, None] = {}
+    out = out.resolve() if out is not None else None
+    for item in map(Path, inputs):
+        if item.is_dir():
+            base = out or item.resolve().with_name(item.resolve().name + "-edges")
+            pairs = [(f, base / f.relative_to(item).with_suffix(".png")) for f in find_images([item])
+                     if not f.resolve().is_relative_to(base)]
+        else:
+            parent = item.resolve().parent
+            base = out or parent.with_name(parent.name + "-edges")
+            pairs = [(f, base / f"{f.stem}.png") for f in find_images([item])]
+        outputs[base] = None
+        for src, dst in pairs:
+            first = jobs.get(dst)
+            if first is None:
+                jobs[dst] = src
+            elif first.resolve() != src.resolve():
+                clashes.append((str(src), f"same output {dst} as {first}"))
+    return JobPlan([(src, dst) for dst, src in jobs.items()], clashes, list(outputs))

@@ -1,0 +1,187 @@
+"""The pix2pix authors' post-processing of HED maps (scripts/edges/PostprocessHED.m), step by step, without MATLAB.
+
+    E = imresize(E, [size size])                          resize_map       (bicubic, antialiased when shrinking)
+    [Ox, Oy] = gradient(convTri(E, 4)) ...                orientation      (convTri + MATLAB gradient, twice)
+    E = edgesNmsMex(E, O, 1, 5, 1.01)                     edge_nms         (pdollar/edges)
+    E = E >= max(eps, threshold)                          threshold_map
+    E = bwmorph(E, 'thin', inf)                           thin
+    E = bwareaopen(E, small_edge)                         remove_small_edges (8-connected)
+    uint8((1 - E) * 255)                                  to_drawing
+
+Every function takes and returns plain arrays (float32 maps in [0, 1], boolean masks) and is vectorised.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+from skimage.morphology import thin as _skimage_thin
+
+from icanvas.images import save_png
+
+MATLAB_EPS = float(np.finfo(np.float64).eps)  # MATLAB's eps, the floor of the threshold
+
+
+# --- 1. imresize ------------------------------------------------------------------------------------------------
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    """Keys' cubic kernel with a = -0.5, as MATLAB's imresize."""
+    ax = np.abs(x)
+    ax2, ax3 = ax ** 2, ax ** 3
+    return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
+            + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2)))
+
+
+def imresize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """The (n_out, n_in) matrix of MATLAB imresize's 1-D bicubic resampling (antialiased when shrinking,
+    symmetric boundary), so that resizing a map is two matrix products."""
+    scale = n_out / n_in
+    kernel, width = _cubic, 4.0
+    if scale < 1:  # antialiasing: stretch the kernel by 1/scale
+        kernel, width = (lambda x: scale * _cubic(scale * x)), width / scale
+    x = np.arange(1, n_out + 1, dtype=np.float64)
+    u = x / scale + 0.5 * (1 - 1 / scale)
+    left = np.floor(u - width / 2)
+    taps = int(np.ceil(width)) + 2
+    idx = left[:, None] + np.arange(taps)[None, :]
+    weights = kernel(u[:, None] - idx)
+    weights /= weights.sum(axis=1, keepdims=True)
+    mirror = np.concatenate([np.arange(n_in), np.arange(n_in)[::-1]])  # 1-based idx -> symmetric 0-based index
+    idx = mirror[np.mod(idx.astype(np.int64) - 1, 2 * n_in)]
+    matrix = np.zeros((n_out, n_in))
+    np.add.at(matrix, (np.repeat(np.arange(n_out), taps), idx.ravel()), weights.ravel())
+    return matrix
+
+
+def resize_map(edge_map: np.ndarray, size: int) -> np.ndarray:
+    """Resize an HxW map to size x size (a square: the aspect is not kept), as MATLAB imresize bicubic."""
+    h, w = edge_map.shape
+    if (h, w) == (size, size):
+        return np.asarray(edge_map, np.float32).copy()
+    out = imresize_matrix(h, size) @ np.asarray(edge_map, np.float64) @ imresize_matrix(w, size).T
+    return out.astype(np.float32)
+
+
+# --- 2. orientation ---------------------------------------------------------------------------------------------
+
+def conv_tri(image: np.ndarray, radius: int) -> np.ndarray:
+    """pdollar's convTri for an integer radius: separable triangle filter [1 .. r+1 .. 1] / (r+1)^2,
+    symmetric padding (the edge pixel repeated, as MATLAB padarray 'symmetric')."""
+    f = np.concatenate([np.arange(1, radius + 2), np.arange(radius, 0, -1)]).astype(np.float32) / (radius + 1) ** 2
+    out = ndimage.correlate1d(np.asarray(image, np.float32), f, axis=0, mode="reflect")
+    return ndimage.correlate1d(out, f, axis=1, mode="reflect")
+
+
+def matlab_gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB's [Fx, Fy] = gradient(F): central differences inside, one-sided at the borders; x = columns."""
+    if min(image.shape) < 2:
+        zeros = np.zeros_like(image)
+        return zeros, zeros.copy()
+    fy, fx = np.gradient(image)
+    return fx, fy
+
+
+def orientation(edge_map: np.ndarray, radius: int = 4) -> np.ndarray:
+    """Edge orientation in [0, pi) from second derivatives of the smoothed map, as PostprocessHED.m."""
+    ox, oy = matlab_gradient(conv_tri(edge_map, radius))
+    oxx, _ = matlab_gradient(ox)
+    oxy, oyy = matlab_gradient(oy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        o = np.mod(np.arctan(oyy * np.sign(-oxy) / (oxx + np.float32(1e-5))), np.pi)
+    return np.nan_to_num(o, nan=0.0).astype(np.float32)
+
+
+# --- 3. non-maximum suppression ---------------------------------------------------------------------------------
+
+def _interp(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """edgesNmsMex's interp: bilinear sample at (x = column, y = row), coordinates clamped into the image."""
+    h, w = image.shape
+    x = np.clip(x, 0, w - 1.001).astype(np.float32)
+    y = np.clip(y, 0, h - 1.001).astype(np.float32)
+    x0, y0 = x.astype(np.int64), y.astype(np.int64)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)  # the min only matters for 1-px-wide maps
+    dx0, dy0 = x - x0, y - y0
+    dx1, dy1 = 1 - dx0, 1 - dy0
+    return (image[y0, x0] * dx1 * dy1 + image[y0, x1] * dx0 * dy1
+            + image[y1, x0] * dx1 * dy0 + image[y1, x1] * dx0 * dy0)
+
+
+def _border_ramp(n: int, s: int) -> np.ndarray:
+    """Weights 0, 1/s, ..., (s-1)/s at both ends of a length-n axis, 1 in between."""
+    ramp = np.ones(n, np.float32)
+    if s > 0:
+        k = np.arange(s)
+        ramp[k] *= k / np.float32(s)
+        ramp[n - 1 - k] *= k / np.float32(s)
+    return ramp
+
+
+def edge_nms(edge_map: np.ndarray, orient: np.ndarray, r: int = 1, s: int = 5, m: float = 1.01) -> np.ndarray:
+    """edgesNmsMex(E, O, r, s, m): keep a pixel only if m * e is not below E sampled at +-1..r along its
+    orientation; then fade edges linearly within s px of the image border."""
+    e0 = np.asarray(edge_map, np.float32)
+    h, w = e0.shape
+    rows, cols = np.indices((h, w), dtype=np.float32)
+    cos_o, sin_o = np.cos(orient).astype(np.float32), np.sin(orient).astype(np.float32)
+    scaled = e0 * np.float32(m)
+    keep = e0 != 0
+    for d in [d for d in range(-r, r + 1) if d]:  # 2r samples, each a whole-image vectorised step
+        keep &= ~(scaled < _interp(e0, cols + d * cos_o, rows + d * sin_o))
+    out = np.where(keep, e0, np.float32(0))
+    s = min(s, w // 2, h // 2)
+    return out * _border_ramp(h, s)[:, None] * _border_ramp(w, s)[None, :]
+
+
+# --- 4. binary clean-up -----------------------------------------------------------------------------------------
+
+def threshold_map(edge_map: np.ndarray, threshold: float) -> np.ndarray:
+    """E >= max(eps, threshold) as a boolean mask."""
+    return np.asarray(edge_map) >= max(MATLAB_EPS, threshold)
+
+
+def thin(mask: np.ndarray) -> np.ndarray:
+    """bwmorph(mask, 'thin', inf): scikit-image's thin is the same algorithm (Lam, Lee & Suen 1992)."""
+    return _skimage_thin(mask)
+
+
+def remove_small_edges(mask: np.ndarray, min_edge: int) -> np.ndarray:
+    """bwareaopen(mask, min_edge): drop 8-connected components with fewer than min_edge pixels."""
+    if min_edge <= 1 or not mask.any():
+        return mask.copy()
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel())
+    big = sizes >= min_edge
+    big[0] = False
+    return big[labels]
+
+
+def to_drawing(mask: np.ndarray) -> np.ndarray:
+    """Boolean edge mask to the drawing convention: 0 = line, 255 = paper, uint8."""
+    return np.where(mask, 0, 255).astype(np.uint8)
+
+
+def map_to_gray(edge_map: np.ndarray) -> np.ndarray:
+    """A soft map (1 = edge) as an 8-bit picture in the same convention (dark = edge), for --raw."""
+    return np.round((1 - np.clip(edge_map, 0, 1)) * 255).astype(np.uint8)
+
+
+def postprocess(edge_map: np.ndarray, *, size: int, threshold: float, min_edge: int,
+                nms: bool = True, thinning: bool = True, raw: bool = False) -> np.ndarray:
+    """A fused HED map (HxW, 1 = edge) to a size x size drawing, running the steps above in the authors' order."""
+    e = resize_map(edge_map, size)
+    if raw:
+        return map_to_gray(e)
+    if nms:
+        e = edge_nms(e, orientation(e))
+    mask = threshold_map(e, threshold)
+    if thinning:
+        mask = thin(mask)
+    return to_drawing(remove_small_edges(mask, min_edge))
+
+
+def finish_one(edge_map: np.ndarray, dst: str, options: dict) -> None:
+    """postprocess(edge_map, **options), written atomically as PNG to dst (what a pipeline worker runs;
+    this module imports no torch, so workers start fast)."""
+    save_png(postprocess(edge_map, **options), Path(dst))
