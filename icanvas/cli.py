@@ -6,6 +6,7 @@ reports with rich. Errors become one line on stderr and an exit code (tracebacks
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -43,6 +44,10 @@ class _Group(TyperGroup):
             raise _fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", 130) from None
+        except BrokenPipeError:
+            # The reader went away (`icanvas ... | head`): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except Exception as exc:
             if _debug(ctx):
                 raise

@@ -257,6 +257,13 @@ def _wobble(skeleton: np.ndarray, rng: np.random.Generator, amplitude: float) ->
     return skeletonize(moved > 0.15)
 
 
+def _merge_twins(skeleton: np.ndarray, radius: float) -> np.ndarray:
+    """Lines closer than about 2 x radius become one centre line. HED sees both sides of an inked outline, a
+    child draws it as one stroke."""
+    merged = distance_transform_edt(~skeleton) <= radius
+    return skeletonize(merged)
+
+
 def _drop_short(skeleton: np.ndarray, min_length: float) -> np.ndarray:
     """Simplification: connected lines shorter than min_length pixels disappear."""
     _, labels, stats, _ = cv2.connectedComponentsWithStats(skeleton.astype(np.uint8), connectivity=8)
@@ -280,7 +287,7 @@ def _erase_discs(skeleton: np.ndarray, rng: np.random.Generator, count: int, rad
 def augment_sketch(sketch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random hand-drawn-looking variant of an edge map (HxW uint8, 255 paper, 0 line), same shape and dtype.
 
-    On the 1-pixel skeleton of the edges: small elastic wobble (70 %), simplification by a larger minimum line
+    On the 1-pixel skeleton of the edges: twin lines merged into one (50 %), small elastic wobble (70 %), simplification by a larger minimum line
     length (50 %), short gaps (50 %), a missing part (10 %); then re-drawn with draw_lines at 0.8x to 2.5x the
     input's own line width. Scales with the image side (the numbers are for 256 px).
     """
@@ -292,6 +299,8 @@ def augment_sketch(sketch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return sketch.copy()
     width = float(ink.sum() / length)
     unit = max(sketch.shape) / 256.0
+    if rng.random() < 0.5:
+        skeleton = _merge_twins(skeleton, max(1.0, rng.uniform(2.0, 4.0) * unit))
     if rng.random() < 0.7:
         skeleton = _wobble(skeleton, rng, rng.uniform(0.5, 2.0) * unit)
     if rng.random() < 0.5:

