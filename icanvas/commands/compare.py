@@ -5,25 +5,25 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from icanvas.checkpoints import install_model
 from icanvas.cliutil import finish, make_progress, say, state
-from icanvas.compare import (RULE, Comparison, compare_checkpoints, find_checkpoints, load_pairs,
-                             load_sketches, write_report)
-from icanvas.edges.pipeline import EdgeDetector, EdgeSettings, resolve_device
 from icanvas.errors import BadInput
 from icanvas.images import find_images
-from icanvas.pairs import pair_files
 from icanvas.paths import runs_dir
+
+if TYPE_CHECKING:
+    from icanvas.compare import Comparison
 
 
 def _table(comparison: Comparison) -> Table:
+    from icanvas.compare import RULE
+
     with_pairs = comparison.pairs > 0
     table = Table(title="checkpoints, best first", caption=RULE)
     longest = max(len(r.label) for r in comparison.results)
@@ -55,6 +55,12 @@ def compare(
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
 ) -> None:
     st = state(ctx)
+    # Imported here, not at the top: they load torch, and every other command should start fast.
+    from icanvas.checkpoints import install_model
+    from icanvas.compare import (compare_checkpoints, find_checkpoints, load_pairs, load_sketches,
+                                 write_report)
+    from icanvas.edges.pipeline import EdgeDetector, EdgeSettings, resolve_device
+    from icanvas.pairs import pair_files
     checkpoints = find_checkpoints(runs)
     good, refused = load_sketches(find_images([sketches]))
     if not good:

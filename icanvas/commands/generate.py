@@ -10,11 +10,8 @@ import typer
 from rich.markup import escape
 
 from icanvas.cliutil import finish, make_progress, say, state
-from icanvas.edges.pipeline import resolve_device
 from icanvas.errors import BadInput
-from icanvas.generate import STDIN, Painter, plan_jobs, resolve_model, run_jobs
 from icanvas.images import encode_png
-from icanvas.sketch import NormalizeOptions
 
 
 def generate(
@@ -43,6 +40,10 @@ def generate(
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
 ) -> None:
     st = state(ctx)
+    # Imported here, not at the top: they load torch, and every other command should start fast.
+    from icanvas.edges.pipeline import resolve_device
+    from icanvas.generate import STDIN, Painter, plan_jobs, resolve_model, run_jobs
+    from icanvas.sketch import NormalizeOptions
     if out == STDIN and json_out:
         raise BadInput("--json and -o - both write to stdout: choose one")
     options = NormalizeOptions(polarity=polarity, binarize=binarize, thin=thin, fit=fit) if normalize \

@@ -10,7 +10,6 @@ from rich.markup import escape
 
 from icanvas.cliutil import finish, make_progress, say, state
 from icanvas.errors import BadInput, NotFound
-from icanvas.pairs import plan_folders, plan_paired, write_pairs
 from icanvas.paths import edges_dir, pairs_dir, photos_dir
 from icanvas.themes import get_theme
 
@@ -35,6 +34,8 @@ def pair(
 ) -> None:
     """Write OUT/{train,val,test}/<stem>.png, sketch on the left, photo on the right (pix2pix's layout)."""
     st = state(ctx)
+    # Imported here, not at the top: they load torch, and every other command should start fast.
+    from icanvas.pairs import plan_folders, plan_paired, write_pairs
     if theme is not None:
         get_theme(theme)
         if edges or photos or paired:

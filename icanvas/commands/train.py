@@ -7,18 +7,19 @@ import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
-import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from icanvas import distributed
 from icanvas.cliutil import AppState, finish, say, state, stderr_console
 from icanvas.errors import BadInput, NotFound
 from icanvas.paths import pairs_dir, runs_dir
 from icanvas.themes import get_theme
-from icanvas.train import CONFIG_NAME, StepReport, TrainConfig, latest_run, train as train_run
+
+if TYPE_CHECKING:
+    from icanvas import distributed
+    from icanvas.train import StepReport, TrainConfig
 
 
 @contextmanager
@@ -52,6 +53,9 @@ def _progress(st: AppState, quiet: bool) -> Progress:
 def _config(root: Path, theme: Optional[str], data: Optional[Path], run: Optional[str], resume: bool,
             given: dict, world: distributed.World) -> TrainConfig:
     """The run's settings: theme defaults + options, or (resume) the stored ones + the options that may change."""
+    from icanvas import distributed
+    from icanvas.train import CONFIG_NAME, TrainConfig, latest_run
+
     label = theme or "custom"
     runs = runs_dir(root, label)
     if resume:
@@ -116,6 +120,12 @@ def train(
 ) -> None:
     """Train pix2pix (U-Net + 70x70 PatchGAN); under torchrun, DistributedDataParallel over all processes."""
     st = state(ctx)
+    # Imported here, not at the top: they load torch, and every other command should start fast.
+    import torch
+
+    from icanvas import distributed
+    from icanvas.train import train as train_run
+
     given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, size=size, lr=lr, lambda_l1=lambda_l1,
                                    ngf=ngf, ndf=ndf, device=device, amp=amp, workers=workers, seed=seed,
                                    save_every=save_every, max_steps=max_steps, sketch_augment=sketch_augment,
