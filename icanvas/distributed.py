@@ -45,6 +45,9 @@ def setup(device_kind: str) -> World:
 
 def teardown(world: World) -> None:
     if world.distributed and dist.is_initialized():
+        # Wait for rank 0's last writes: a rank that tears gloo down while its peer is still busy can abort
+        # ("terminate called without an active exception").
+        dist.barrier()
         dist.destroy_process_group()
 
 
