@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 from icanvas import __version__
 from icanvas.checkpoints import ModelInfo, save_generator
 from icanvas.distributed import World, any_rank, sync_batch_norm
+from icanvas.devices import resolve_device
 from icanvas.errors import BadInput, NotFound
 from icanvas.images import atomic_path, save_png, write_bytes_atomic
 from icanvas.inference import per_image_statistics
@@ -120,16 +121,6 @@ def lr_factor(epoch: int, epochs: int) -> float:
 
 def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
-
-
-def pick_device(name: str, world: World) -> torch.device:
-    if name not in ("auto", "cpu", "cuda"):
-        raise BadInput(f"--device {name}: choose auto, cpu or cuda")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BadInput("--device cuda: no CUDA device is available")
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda", world.local_rank)
-    return torch.device("cpu")
 
 
 def _check_files(files: list[Path]) -> tuple[list[Path], list[str]]:
@@ -333,7 +324,7 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
                        "--workers and --val-limit at least 0")
     if cfg.size < 32 or 2 ** round(math.log2(cfg.size)) != cfg.size:
         raise BadInput(f"--size {cfg.size}: must be a power of two, at least 32")
-    device = pick_device(cfg.device, world)
+    device = resolve_device(cfg.device)
     train_files, bad = _check_files(pair_files(data / "train"))
     if not train_files:
         raise NotFound(f"{data / 'train'}: no training pairs (run: icanvas pair)")

@@ -59,7 +59,8 @@ def compare(
     from icanvas.checkpoints import install_model
     from icanvas.compare import (compare_checkpoints, find_checkpoints, load_pairs, load_sketches,
                                  write_report)
-    from icanvas.edges.pipeline import EdgeDetector, EdgeSettings, resolve_device
+    from icanvas.devices import resolve_device
+    from icanvas.edges.pipeline import EdgeDetector, EdgeSettings
     from icanvas.pairs import pair_files
     checkpoints = find_checkpoints(runs)
     good, refused = load_sketches(find_images([sketches]))

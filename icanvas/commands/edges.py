@@ -67,7 +67,8 @@ def edges(
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
 ) -> None:
     """Turn photos into line drawings. Outputs <out>/<stem>.png; finished ones are skipped unless --force."""
-    from icanvas.edges.pipeline import PRESETS, EdgeDetector, plan_jobs, rank_share, resolve_device, run_edges
+    from icanvas.devices import resolve_device
+    from icanvas.edges.pipeline import PRESETS, EdgeDetector, plan_jobs, rank_share, run_edges
 
     st = state(ctx)
     if preset not in PRESETS:

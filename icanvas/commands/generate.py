@@ -41,7 +41,7 @@ def generate(
 ) -> None:
     st = state(ctx)
     # Imported here, not at the top: they load torch, and every other command should start fast.
-    from icanvas.edges.pipeline import resolve_device
+    from icanvas.devices import resolve_device
     from icanvas.generate import STDIN, Painter, plan_jobs, resolve_model, run_jobs
     from icanvas.sketch import NormalizeOptions
     if out == STDIN and json_out:

@@ -22,7 +22,8 @@ from PIL import Image
 from icanvas.edges.hed import rgb_to_tensor
 from icanvas.edges.postprocess import finish_one, postprocess
 from icanvas.edges.weights import load_hed
-from icanvas.errors import BadInput, IcanvasError
+from icanvas.devices import resolve_device
+from icanvas.errors import IcanvasError
 from icanvas.images import find_images, load_rgb
 
 
@@ -50,19 +51,6 @@ PRESETS = {
     "pix2pix-matlab": EdgeSettings(border=128, threshold=25 / 255, max_side=0),
 }
 
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """auto: the GPU of this torchrun rank (LOCAL_RANK) if there is one, else the CPU."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise BadInput(f"--device {device}: no CUDA device is available here (use --device cpu)")
-        if device == "cuda":
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    elif device != "cpu":
-        raise BadInput(f"--device {device}: expected auto, cpu or cuda")
-    return torch.device(device)
 
 
 def prepare_photo(rgb: np.ndarray, settings: EdgeSettings) -> np.ndarray:
