@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from icanvas.edges.pipeline import EdgeDetector, EdgeSettings, prepare_photo, run_edges
 from icanvas.edges.postprocess import postprocess
-from icanvas.images import find_images, load_rgb, save_png
+from icanvas.core.images import find_images, load_rgb, save_png
 
 
 def photos(data: Path | None, n: int) -> list[np.ndarray]:
@@ -57,7 +57,7 @@ def main() -> None:
                     help="as icanvas edges: cores - 1 (up to 8) on a GPU; on a CPU 1, or 0 with <= 2 cores")
     args = ap.parse_args()
 
-    from icanvas.commands.edges import default_workers
+    from icanvas.cli.edges import default_workers
 
     settings = EdgeSettings()
     det = EdgeDetector(args.root, settings, args.device)

@@ -1,7 +1,7 @@
 """How close `icanvas edges` comes to the pix2pix authors' own edges (HED + PostprocessHED.m).
 
 Data: edges2shoes-style pairs (A|B side by side, A = the authors' edges, B = the photo), e.g. ../shared/data/
-edges2shoes_120. Score: the tolerant F-measure (icanvas.edges.fmeasure, 2 px), averaged over images.
+edges2shoes_120. Score: the tolerant F-measure (icanvas.eval.fmeasure, 2 px), averaged over images.
 
     python benchmarks/edges_quality.py --root ~/.icanvas --data ../shared/data/edges2shoes_120
         runs `icanvas edges` (defaults, then --preset pix2pix-matlab) on the photos and prints F, P, R
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from icanvas.edges.fmeasure import edge_mask, tolerant_f
-from icanvas.images import find_images, load_gray, load_rgb, save_png
+from icanvas.eval.fmeasure import edge_mask, tolerant_f
+from icanvas.core.images import find_images, load_gray, load_rgb, save_png
 
 THRESHOLDS = (25 / 255, 0.20, 0.30, 0.35, 0.40, 0.45, 0.50)
 MIN_EDGES = (5, 10, 20)

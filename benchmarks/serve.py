@@ -27,9 +27,9 @@ import httpx
 import numpy as np
 import torch
 
-from icanvas.checkpoints import ModelInfo, install_model, save_generator
-from icanvas.images import encode_png
-from icanvas.models import GeneratorConfig, UnetGenerator, init_weights
+from icanvas.pix2pix.checkpoints import ModelInfo, install_model, save_generator
+from icanvas.core.images import encode_png
+from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
 
 CONCURRENCY = (1, 4, 8)
 
@@ -124,10 +124,10 @@ def load(url: str, sketches: list[bytes], requests: int, concurrency: int) -> tu
 def model_ceiling(root: Path, sketches: list[bytes], reps: int = 4) -> float:
     """How much faster per image the generator alone runs in batches of 8 than one by one: the most that
     batching can give on this machine. Best of `reps` for each, as other work on the machine only slows."""
-    from icanvas.checkpoints import load_generator
-    from icanvas.images import load_rgb
-    from icanvas.inference import run_batch
-    from icanvas.sketch import normalize_sketch
+    from icanvas.pix2pix.checkpoints import load_generator
+    from icanvas.core.images import load_rgb
+    from icanvas.pipeline.painter import run_batch
+    from icanvas.sketch.normalize import normalize_sketch
 
     net, info = load_generator(root / "models" / "demo")
     batch = [normalize_sketch(load_rgb(s), 256, info.sketch_style) for s in sketches[:8]]

@@ -31,10 +31,10 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from icanvas.distributed import World
-from icanvas.models import GeneratorConfig, PatchDiscriminator, UnetGenerator, init_weights
-from icanvas.pairs import EpochSampler, PairDataset, to_model_input
-from icanvas.train import Pix2Pix, TrainConfig
+from icanvas.pix2pix.distributed import World
+from icanvas.pix2pix.networks import GeneratorConfig, PatchDiscriminator, UnetGenerator, init_weights
+from icanvas.pix2pix.dataset import EpochSampler, PairDataset, to_model_input
+from icanvas.pix2pix.trainer import Pix2Pix, TrainConfig
 
 
 def make_pairs(folder: Path, n: int, size: int) -> list[Path]:
@@ -173,7 +173,7 @@ def runners(files: list[Path], size: int, batch: int, device: torch.device, work
 
     augment = None
     if sketch_augment:
-        from icanvas.sketch import augment_sketch as augment
+        from icanvas.sketch.augment import augment_sketch as augment
     ours_ds = PairDataset(files, size, sketch_augment=augment)
 
     def ours_loader(epoch: int):

@@ -13,9 +13,9 @@ import numpy as np
 
 from icanvas.data.demo import make_avatar
 from icanvas.edges.pipeline import EdgeDetector, EdgeSettings
-from icanvas.images import save_png
-from icanvas.paths import resolve_root
-from icanvas.sketch import augment_sketch
+from icanvas.core.images import save_png
+from icanvas.core.paths import resolve_root
+from icanvas.sketch.augment import augment_sketch
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "augment_strip.png"
 

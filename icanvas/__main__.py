@@ -1,6 +1,6 @@
 """`python -m icanvas` (and `torchrun -m icanvas`) runs the command-line tool."""
 
-from icanvas.cli import main
+from icanvas.cli.app import main
 
 if __name__ == "__main__":
     main()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from icanvas.cli import app
+from icanvas.cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from icanvas.checkpoints import ModelInfo, install_model, save_generator
-from icanvas.models import GeneratorConfig, UnetGenerator, init_weights
+from icanvas.pix2pix.checkpoints import ModelInfo, install_model, save_generator
+from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
 
 
 def install_tiny_model(root: Path, theme: str = "demo", size: int = 64, ngf: int = 8, seed: int = 0) -> Path:

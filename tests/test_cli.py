@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from icanvas import __version__
-from icanvas.errors import NotFound
+from icanvas.core.errors import NotFound
 
 COMMANDS = ["fetch", "edges", "pair", "train", "compare", "generate", "serve"]
 

@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from icanvas.checkpoints import ModelInfo, read_info, save_generator
-from icanvas.compare import photo_scores, picture_problem
-from icanvas.images import load_rgb, save_png
-from icanvas.inference import sketches_to_tensor
-from icanvas.models import GeneratorConfig, UnetGenerator, init_weights
-from icanvas.sketch import measure_style
+from icanvas.pix2pix.checkpoints import ModelInfo, read_info, save_generator
+from icanvas.eval.compare import photo_scores, picture_problem
+from icanvas.core.images import load_rgb, save_png
+from icanvas.pipeline.painter import sketches_to_tensor
+from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
+from icanvas.sketch.lines import measure_style
 
 SIZE = 64
 

@@ -13,8 +13,8 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
-from icanvas.models import GeneratorConfig, UnetGenerator, init_weights
-from icanvas.pairs import plan_paired, write_pairs
+from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
+from icanvas.data.pairing import plan_paired, write_pairs
 
 
 def _free_port() -> int:
@@ -27,8 +27,8 @@ def _rank(rank: int, port: int, data: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE="2")
     torch.set_num_threads(1)
-    from icanvas import distributed
-    from icanvas.train import TrainConfig, train
+    from icanvas.pix2pix import distributed
+    from icanvas.pix2pix.trainer import TrainConfig, train
 
     world = distributed.setup("cpu")
     try:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from icanvas.edges.pipeline import EdgeDetector, EdgeSettings
-from icanvas.images import load_gray
+from icanvas.core.images import load_gray
 
 # small drawings, post-processing in this process: fast tests (the worker pool has its own test; the defaults
 # are measured in test_edges_quality)

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from icanvas.data.fetch import download, extract_archive, fetch_theme
-from icanvas.errors import ChecksumMismatch, NetworkError
+from icanvas.core.errors import ChecksumMismatch, NetworkError
 
 # ---------------------------------------------------------------- a loopback server
 

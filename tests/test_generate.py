@@ -12,11 +12,11 @@ import torch
 from PIL import Image
 
 from doodles import light_on_dark, load_doodles, photo_of_paper, render, transparent_png
-from icanvas.checkpoints import ModelInfo, install_model, save_generator
-from icanvas.generate import Painter
-from icanvas.images import load_rgb
-from icanvas.models import GeneratorConfig, UnetGenerator, init_weights
-from icanvas.sketch import normalize_sketch
+from icanvas.pix2pix.checkpoints import ModelInfo, install_model, save_generator
+from icanvas.pipeline.painter import Painter
+from icanvas.core.images import load_rgb
+from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
+from icanvas.sketch.normalize import normalize_sketch
 
 STYLE = {"line_width": 1.5, "margin": 0.06}
 
@@ -89,7 +89,7 @@ def test_stdin_to_stdout_in_a_pipeline(cli, installed, strokes):
     assert r.exit_code == 0, r.stderr
     picture = load_rgb(r.stdout_bytes)             # stdout is exactly one PNG, nothing else
     assert picture.shape == (64, 64, 3)
-    painter = Painter.load(installed / "models" / "demo")
+    painter = Painter.from_pretrained(installed / "models" / "demo", device="cpu")
     expected = painter.paint([painter.normalize(load_rgb(buf.getvalue()))])[0]
     assert np.array_equal(picture, expected)
 

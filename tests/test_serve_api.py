@@ -12,14 +12,12 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-import icanvas.server.batching as batching
-from icanvas.checkpoints import load_generator
-from icanvas.inference import run_batch
-from icanvas.paths import model_dir
+from icanvas.pipeline.painter import Painter
+from icanvas.core.paths import model_dir
 from icanvas.server.app import create_app
 from icanvas.server.batching import QueueFull, ThemeBatcher
 from icanvas.server.limits import ServerSettings
-from icanvas.sketch import NormalizeOptions, normalize_sketch
+from icanvas.sketch.normalize import NormalizeOptions, normalize_sketch
 from servekit import decode_png, drawing, install_tiny_model, odd_uploads, png_bytes
 
 FACE = png_bytes(drawing())
@@ -93,9 +91,9 @@ def test_drawing_page_is_served_without_any_cdn(client):
 # ---- pictures -----------------------------------------------------------------------------------------------
 
 def expected_picture(models_root, theme: str, options=NormalizeOptions(), variation=None) -> np.ndarray:
-    net, info = load_generator(model_dir(models_root, theme))
-    sketch = normalize_sketch(drawing(), info.generator.size, info.sketch_style, options)
-    return run_batch(net, [sketch], variation=variation)[0]
+    painter = Painter.from_pretrained(model_dir(models_root, theme), device="cpu")
+    sketch = normalize_sketch(drawing(), painter.size, painter.info.sketch_style, options)
+    return painter.paint([sketch], variation=variation)[0]
 
 
 def test_generate_returns_the_models_picture_as_png(client, models_root):
@@ -195,13 +193,15 @@ def test_upload_limit_is_413_before_the_body_is_read(models_root):
 def test_a_failing_inference_fails_that_request_only(client, monkeypatch):
     calls = []
 
-    def broken_once(model, sketches, **kw):
+    paint = Painter.paint
+
+    def broken_once(painter, sketches, *args):
         calls.append(len(sketches))
         if len(calls) == 1:
             raise RuntimeError("CUDA out of memory (simulated)")
-        return run_batch(model, sketches, **kw)
+        return paint(painter, sketches, *args)
 
-    monkeypatch.setattr(batching, "run_batch", broken_once)
+    monkeypatch.setattr(Painter, "paint", broken_once)
     body = assert_error(post(client), 500, "inference_failed")
     assert "out of memory" in body["detail"]
     assert post(client).status_code == 200 and len(calls) == 2
@@ -210,12 +210,14 @@ def test_a_failing_inference_fails_that_request_only(client, monkeypatch):
 def test_a_full_queue_answers_503_with_retry_after(models_root, monkeypatch):
     entered, release = threading.Event(), threading.Event()
 
-    def slow(model, sketches, **kw):
+    paint = Painter.paint
+
+    def slow(painter, sketches, *args):
         entered.set()
         release.wait(10)
-        return run_batch(model, sketches, **kw)
+        return paint(painter, sketches, *args)
 
-    monkeypatch.setattr(batching, "run_batch", slow)
+    monkeypatch.setattr(Painter, "paint", slow)
     app = create_app(models_root, ["demo"], ServerSettings(max_batch=1, max_wait_ms=0, max_queue=1))
     with TestClient(app) as c:
         queue = app.state.themes["demo"].batcher.queue
@@ -237,13 +239,13 @@ def test_a_full_queue_answers_503_with_retry_after(models_root, monkeypatch):
 
 
 def test_requests_that_arrive_together_share_a_forward_pass(models_root):
-    net, info = load_generator(model_dir(models_root, "demo"))
+    painter = Painter.from_pretrained(model_dir(models_root, "demo"), device="cpu")
     rng = np.random.default_rng(0)
     sketches = [np.where(rng.random((64, 64)) < 0.1, 0, 255).astype(np.uint8) for _ in range(6)]
-    alone = [run_batch(net, [s])[0] for s in sketches]
+    alone = [painter.paint([s])[0] for s in sketches]
 
     async def scenario():
-        batcher = ThemeBatcher(net, max_batch=4, max_wait_ms=200, max_queue=16)
+        batcher = ThemeBatcher(painter, max_batch=4, max_wait_ms=200, max_queue=16)
         batcher.start()
         try:
             plain = await asyncio.gather(*(batcher.submit(s) for s in sketches[:5]))
@@ -303,11 +305,11 @@ def test_serve_reports_a_port_it_cannot_bind(cli, models_root):
 
 
 def test_a_full_queue_refuses_at_once(models_root):
-    net, _ = load_generator(model_dir(models_root, "demo"))
+    painter = Painter.from_pretrained(model_dir(models_root, "demo"), device="cpu")
     sketch = np.full((64, 64), 255, np.uint8)
 
     async def scenario():
-        batcher = ThemeBatcher(net, max_batch=1, max_wait_ms=0, max_queue=1)  # not started: nothing leaves the queue
+        batcher = ThemeBatcher(painter, max_batch=1, max_wait_ms=0, max_queue=1)  # not started: nothing leaves the queue
         waiting = asyncio.ensure_future(batcher.submit(sketch))
         await asyncio.sleep(0)
         with pytest.raises(QueueFull, match="1 requests already waiting"):

@@ -8,12 +8,13 @@ import pytest
 from PIL import Image
 
 from doodles import blank_photo, light_on_dark, load_doodles, photo_of_paper, render, transparent_png
-from icanvas.edges.fmeasure import tolerant_f
-from icanvas.errors import BadInput
-from icanvas.images import load_rgb
-from icanvas.pairs import read_pair
-from icanvas.sketch import (LINE_LEVEL, NormalizeOptions, augment_sketch, draw_lines, ink_of, line_width_of,
-                            margin_of, margins_of, measure_style, normalize_sketch)
+from icanvas.eval.fmeasure import tolerant_f
+from icanvas.core.errors import BadInput
+from icanvas.core.images import load_rgb
+from icanvas.data.pairing import read_pair
+from icanvas.sketch.augment import augment_sketch
+from icanvas.sketch.lines import LINE_LEVEL, draw_lines, ink_of, line_width_of, margin_of, margins_of, measure_style
+from icanvas.sketch.normalize import NormalizeOptions, normalize_sketch
 
 STYLE = {"line_width": 2.0, "margin": 0.08}
 CATEGORIES = ["cat", "house", "bicycle", "flower", "apple", "bus"]

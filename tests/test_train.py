@@ -16,12 +16,14 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from icanvas.checkpoints import load_generator
-from icanvas.inference import run_batch
-from icanvas.models import GeneratorConfig, UnetGenerator, init_weights
-from icanvas.pairs import PairDataset, pair_files, plan_paired, to_model_input, write_pairs
-from icanvas.inference import per_image_statistics
-from icanvas.train import TrainConfig, lr_factor, train
+from icanvas.pix2pix.checkpoints import ModelInfo, load_generator, save_generator
+from icanvas.pipeline.painter import Painter
+from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights, per_image_statistics
+from icanvas.data.pairing import pair_files, plan_paired, write_pairs
+from icanvas.pix2pix.dataset import PairDataset, to_model_input
+from icanvas.core.errors import BadInput
+from icanvas.pix2pix.config import stored_config
+from icanvas.pix2pix.trainer import TrainConfig, lr_factor, train
 
 TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "2", "--no-sketch-augment", "--val-limit", "4"]
 
@@ -70,6 +72,31 @@ def test_per_image_statistics_normalise_each_image_by_itself_and_leave_the_net_a
     assert torch.allclose(alone, reference, atol=1e-5)
 
 
+def test_the_per_image_twin_is_built_once_and_follows_training():
+    torch.manual_seed(0)
+    net = init_weights(UnetGenerator(GeneratorConfig(size=32, ngf=8)))
+    twin = per_image_statistics(net)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        before = twin(x)
+        for p in net.parameters():   # what an optimiser step does: in place
+            p.add_(0.05)
+        after = twin(x)
+    assert {id(p) for p in twin.parameters()} <= {id(p) for p in net.parameters()}   # no copy of the weights
+    assert not torch.allclose(before, after)
+    assert net.training and not twin.training
+
+
+def test_load_generator_gives_the_raw_network_for_fine_tuning(tmp_path):
+    torch.manual_seed(0)
+    net = init_weights(UnetGenerator(GeneratorConfig(size=32, ngf=8)))
+    path = save_generator(tmp_path / "g.safetensors", net, ModelInfo(theme="demo", generator=net.config))
+    raw, info = load_generator(path, for_inference=False)
+    assert isinstance(raw, UnetGenerator) and raw.training and info.theme == "demo"
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in raw.modules())
+    assert all(torch.equal(a, b) for a, b in zip(raw.state_dict().values(), net.state_dict().values()))
+
+
 def test_overfits_four_pairs_and_checkpoint_reloads(shared_dir, tmp_path):
     data = _shoe_pairs(shared_dir, tmp_path / "four", train=4, val=0, size=64)
     ds = PairDataset(pair_files(data / "train"), 64, random=False)
@@ -91,8 +118,9 @@ def test_overfits_four_pairs_and_checkpoint_reloads(shared_dir, tmp_path):
 
     # The checkpoint gives the very pictures the trained network gives, and says what it is.
     sketches = [s.numpy() for s in torch.stack([ds[i] for i in range(4)])[..., 0]]
-    trained = per_image_statistics(result.generator)
-    assert all(np.array_equal(a, b) for a, b in zip(run_batch(model, sketches), run_batch(trained, sketches)))
+    trained = Painter(per_image_statistics(result.generator), info, result.checkpoint)
+    loaded = Painter.from_pretrained(result.checkpoint, device="cpu")
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.paint(sketches), trained.paint(sketches)))
     assert (info.theme, info.epoch, info.generator.size, info.generator.ngf) == ("shoes", 300, 64, 8)
     grid = np.asarray(Image.open(tmp_path / "run" / "samples" / "epoch_0300.png"))
     assert grid.shape == (4 * 64, 3 * 64, 3)     # sketch | generated | photo, one row per sample
@@ -146,7 +174,12 @@ def test_resume_gives_the_same_weights(cli, root, shoes32):
 def test_resume_refuses_a_changed_model(cli, root, shoes32):
     assert cli("--root", root, "-q", "train", "--data", shoes32, *TINY, "--epochs", "1", "--run", "r").exit_code == 0
     changed = cli("--root", root, "train", "--data", shoes32, "--run", "r", "--resume", "--size", "64")
-    assert changed.exit_code == 2 and "--size 64: run 'r' was trained with 32" in changed.stderr
+    assert changed.exit_code == 2 and "error: size 64: run 'r' was trained with 32" in changed.stderr
+    # called from Python, the same refusal (not a RuntimeError from loading weights of another shape)
+    cfg = stored_config(root / "runs" / "custom" / "r")
+    cfg.size = 64
+    with pytest.raises(BadInput, match="size 64: run 'r' was trained with 32"):
+        train(cfg, resume=True)
     again = cli("--root", root, "train", "--data", shoes32, *TINY, "--run", "r")
     assert again.exit_code == 2 and "--resume" in again.stderr
     nothing = cli("--root", root, "train", "--theme", "demo", "--resume")
@@ -183,7 +216,7 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(shoes32, tmp_path, m
         Path(path).write_bytes(b"half a checkpoint")
         raise OSError("disk full")
 
-    monkeypatch.setattr("icanvas.train.torch.save", dies_half_way)
+    monkeypatch.setattr("icanvas.pix2pix.trainer.torch.save", dies_half_way)
     cfg.epochs = 2
     with pytest.raises(OSError):
         train(cfg, resume=True)

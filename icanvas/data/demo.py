@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from icanvas.images import save_png
+from icanvas.core.images import save_png
 
 SIZE = 256
 S = 2 * SIZE           # drawing scale: 2x, then a LANCZOS downsample

@@ -27,13 +27,14 @@ import httpx
 import numpy as np
 
 from icanvas.data.demo import make_demo
-from icanvas.errors import (BadInput, ChecksumMismatch, CredentialsMissing, IcanvasError, NetworkError, NotFound,
+from icanvas.core.errors import (BadInput, ChecksumMismatch, CredentialsMissing, IcanvasError, NetworkError, NotFound,
                             UnsafeArchive, UnsupportedImage)
-from icanvas.images import IMAGE_EXTENSIONS, load_rgb, save_png, write_bytes_atomic
-from icanvas.paths import edges_dir, photos_dir, theme_dir
-from icanvas.themes import Theme, get_theme
+from icanvas.core.images import IMAGE_EXTENSIONS, load_rgb, save_png
+from icanvas.core.io import write_json_atomic
+from icanvas.core.paths import edges_dir, photos_dir, theme_dir
+from icanvas.core.runtime import kaggle_api, kaggle_env
+from icanvas.core.themes import Theme, get_theme
 
-KAGGLE_API_ENV = "ICANVAS_KAGGLE_API"  # lets tests (or a mirror) stand in for Kaggle's API
 KAGGLE_API = "https://www.kaggle.com/api/v1"
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 CHUNK = 1 << 16
@@ -144,10 +145,10 @@ def _content_range_total(r: httpx.Response) -> int | None:
 
 def kaggle_credentials() -> tuple[str, str] | None:
     """(username, key) from KAGGLE_USERNAME/KAGGLE_KEY, else kaggle.json in $KAGGLE_CONFIG_DIR or ~/.kaggle."""
-    user, key = os.environ.get("KAGGLE_USERNAME"), os.environ.get("KAGGLE_KEY")
+    user, key, folder = kaggle_env()
     if user and key:
         return user, key
-    cfg = Path(os.environ.get("KAGGLE_CONFIG_DIR") or "~/.kaggle").expanduser() / "kaggle.json"
+    cfg = folder / "kaggle.json"
     if not cfg.is_file():
         return None
     try:
@@ -158,7 +159,7 @@ def kaggle_credentials() -> tuple[str, str] | None:
 
 
 def kaggle_url(dataset: str) -> str:
-    return f"{os.environ.get(KAGGLE_API_ENV, KAGGLE_API).rstrip('/')}/datasets/download/{dataset}"
+    return f"{kaggle_api(KAGGLE_API).rstrip('/')}/datasets/download/{dataset}"
 
 
 def download_kaggle(theme: Theme, dest: Path, **kw) -> str:
@@ -534,7 +535,7 @@ def fetch_theme(root: Path, name: str, *, source: str | Path | None = None, limi
                    "skipped": len(res.skipped), "filtered_out": res.filtered_out},
         "skipped": res.skipped, "notes": res.notes,
     }
-    write_bytes_atomic(tdir / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+    write_json_atomic(tdir / "manifest.json", manifest)
     return FetchResult(name, str(tdir), n_photos, n_edges, res.existing, len(res.skipped), res.filtered_out,
                        origin, url, digest, skipped_files=res.skipped, notes=res.notes)
 
@@ -557,6 +558,6 @@ def _fetch_demo(theme: Theme, tdir: Path, *, count: int, seed: int, force: bool,
                    "existing": made["existing"], "skipped": 0, "filtered_out": 0},
         "skipped": [], "notes": [],
     }
-    write_bytes_atomic(tdir / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+    write_json_atomic(tdir / "manifest.json", manifest)
     return FetchResult(theme.name, str(tdir), manifest["counts"]["photos"], 0, made["existing"], 0, 0,
                        "generated", None, None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,9 +23,9 @@ from PIL import Image
 from icanvas.edges.hed import rgb_to_tensor
 from icanvas.edges.postprocess import finish_one, postprocess
 from icanvas.edges.weights import load_hed
-from icanvas.devices import resolve_device
-from icanvas.errors import IcanvasError
-from icanvas.images import find_images, load_rgb
+from icanvas.core.runtime import World, resolve_device, torchrun_world
+from icanvas.core.errors import Failure, IcanvasError
+from icanvas.core.images import find_images, load_rgb
 
 
 @dataclass(frozen=True)
@@ -110,15 +111,8 @@ class EdgeDetector:
 @dataclass
 class EdgesReport:
     done: int = 0
-    skipped: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
-
-
-def rank_share(jobs: list) -> tuple[list, int, int]:
-    """This torchrun rank's share of the jobs (every WORLD_SIZE-th, from RANK); all of them outside torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    rank = int(os.environ.get("RANK", 0))
-    return jobs[rank::world], rank, world
+    skipped: int = 0                                           # outputs already there
+    failed: list[Failure] = field(default_factory=list)
 
 
 def _decoded(jobs: list[tuple[Path, Path]], settings: EdgeSettings, threads: int) -> Iterator[tuple]:
@@ -158,17 +152,17 @@ def run_edges(jobs: list[tuple[Path, Path]], detector: EdgeDetector, *, batch_si
                 fut.result()
                 report.done += 1
             except IcanvasError as exc:
-                report.failed.append((str(src), str(exc)))
+                report.failed.append(Failure.of(str(src), exc))
             except Exception as exc:  # a worker that died or a disk that is full: name it, go on
-                report.failed.append((str(src), f"{type(exc).__name__}: {exc}"))
+                report.failed.append(Failure(str(src), f"{type(exc).__name__}: {exc}"))
             on_done()
 
-    def run_batch(batch: list[tuple[Path, Path, np.ndarray]]) -> None:
+    def detect(batch: list[tuple[Path, Path, np.ndarray]]) -> None:
         try:
             maps = detector.hed_maps([p for _, _, p in batch])
         except (RuntimeError, MemoryError) as exc:  # e.g. out of GPU memory on a huge photo: fail these, go on
             for src, _, _ in batch:
-                report.failed.append((str(src), f"HED failed ({type(exc).__name__}: {str(exc)[:200]})"))
+                report.failed.append(Failure(str(src), f"HED failed ({type(exc).__name__}: {str(exc)[:200]})"))
                 on_done()
             return
         for (src, dst, _), m in zip(batch, maps):
@@ -177,7 +171,7 @@ def run_edges(jobs: list[tuple[Path, Path]], detector: EdgeDetector, *, batch_si
                     finish_one(m, str(dst), options)
                     report.done += 1
                 except (IcanvasError, OSError) as exc:
-                    report.failed.append((str(src), str(exc)))
+                    report.failed.append(Failure.of(str(src), exc))
                 on_done()
             else:
                 pending.append((pool.submit(finish_one, m, str(dst), options), src))
@@ -190,17 +184,17 @@ def run_edges(jobs: list[tuple[Path, Path]], detector: EdgeDetector, *, batch_si
         buckets: dict[tuple, list] = {}
         for src, dst, photo in _decoded(jobs, detector.settings, threads=2):
             if isinstance(photo, IcanvasError):
-                report.failed.append((str(src), str(photo)))
+                report.failed.append(Failure.of(str(src), photo))
                 on_done()
                 continue
             bucket = buckets.setdefault(photo.shape, [])
             bucket.append((src, dst, photo))
             if len(bucket) >= batch_size:
-                run_batch(buckets.pop(photo.shape))
+                detect(buckets.pop(photo.shape))
             elif sum(map(len, buckets.values())) > 2 * batch_size:  # many sizes: flush the fullest
-                run_batch(buckets.pop(max(buckets, key=lambda k: len(buckets[k]))))
+                detect(buckets.pop(max(buckets, key=lambda k: len(buckets[k]))))
         for shape in list(buckets):
-            run_batch(buckets.pop(shape))
+            detect(buckets.pop(shape))
         settle(block=True)
     finally:
         if pool is not None:
@@ -209,19 +203,19 @@ def run_edges(jobs: list[tuple[Path, Path]], detector: EdgeDetector, *, batch_si
 
 
 @dataclass
-class JobPlan:
+class DrawingPlan:
     jobs: list[tuple[Path, Path]]        # (photo, drawing)
-    clashes: list[tuple[str, str]]       # (photo, reason): refused because another photo has the same output
+    clashes: list[Failure]               # photos refused because another photo has the same output
     outputs: list[Path]                  # the output folders, in input order
 
 
-def plan_jobs(inputs: Iterable[Path], out: Path | None) -> JobPlan:
+def plan_drawings(inputs: Iterable[Path], out: Path | None) -> DrawingPlan:
     """(photo, drawing) pairs for files and folders, and the inputs refused because their output would clash.
 
     A folder F writes F-edges/<relative path>.png beside it; a file writes <its folder>-edges/<stem>.png; with
     `out`, everything goes under out (folders keep their relative layout)."""
     jobs: dict[Path, Path] = {}
-    clashes: list[tuple[str, str]] = []
+    clashes: list[Failure] = []
     outputs: dict[Path, None] = {}
     out = out.resolve() if out is not None else None
     for item in map(Path, inputs):
@@ -239,5 +233,54 @@ def plan_jobs(inputs: Iterable[Path], out: Path | None) -> JobPlan:
             if first is None:
                 jobs[dst] = src
             elif first.resolve() != src.resolve():
-                clashes.append((str(src), f"same output {dst} as {first}"))
-    return JobPlan([(src, dst) for dst, src in jobs.items()], clashes, list(outputs))
+                clashes.append(Failure(str(src), f"same output {dst} as {first}"))
+    return DrawingPlan([(src, dst) for dst, src in jobs.items()], clashes, list(outputs))
+
+
+def default_workers(device: torch.device) -> int:
+    """GPUs outrun the post-processing: give it most cores. On a CPU, HED takes every core and the
+    post-processing is about 2% of its time: one worker where there are cores to spare, else none."""
+    cores = os.cpu_count() or 1
+    if device.type == "cuda":
+        return max(1, min(8, cores - 1))
+    return 1 if cores > 2 else 0
+
+
+@dataclass
+class EdgesResult:
+    report: EdgesReport
+    outputs: list[Path]                  # the output folders, in input order
+    device: torch.device
+    world: World
+    seconds: float
+
+
+def make_edges(inputs: Iterable[Path], out: Path | None, root: Path, settings: EdgeSettings = EdgeSettings(), *,
+               device: str = "auto", batch_size: int | None = None, workers: int | None = None,
+               force: bool = False, progress: Callable[[str], None] | None = None,
+               on_progress: Callable[[int, int], None] = lambda done, total: None) -> EdgesResult:
+    """The whole of `icanvas edges`: plan the outputs (see plan_drawings), take this torchrun rank's share, skip
+    drawings that exist unless force, and run HED + post-processing on the rest. batch_size defaults to 8 on a
+    GPU and 4 on the CPU (1.2-1.5x faster per photo than 1 there); workers to default_workers(device)."""
+    plan = plan_drawings(inputs, out)
+    world = torchrun_world()
+    jobs = world.share(plan.jobs)
+    todo = [(s, d) for s, d in jobs if force or not d.exists()]
+    dev = resolve_device(device)
+    start = time.perf_counter()
+    report = EdgesReport(skipped=len(jobs) - len(todo))
+    if todo:
+        detector = EdgeDetector(root, settings, dev, progress=progress)
+        done = 0
+
+        def step() -> None:
+            nonlocal done
+            done += 1
+            on_progress(done, len(todo))
+
+        on_progress(0, len(todo))
+        report = run_edges(todo, detector, batch_size=batch_size or (8 if dev.type == "cuda" else 4),
+                           workers=default_workers(dev) if workers is None else workers, on_done=step)
+        report.skipped = len(jobs) - len(todo)
+    report.failed[:0] = plan.clashes
+    return EdgesResult(report, plan.outputs, dev, world, time.perf_counter() - start)

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import thin as _skimage_thin
 
-from icanvas.images import save_png
+from icanvas.core.images import save_png
 
 MATLAB_EPS = float(np.finfo(np.float64).eps)  # MATLAB's eps, the floor of the threshold
 

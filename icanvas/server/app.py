@@ -21,17 +21,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from torch import nn
 
 from icanvas import __version__
-from icanvas.checkpoints import ModelInfo, installed_themes, load_generator
-from icanvas.errors import BadInput, IcanvasError, NotFound
-from icanvas.images import encode_png, load_rgb
-from icanvas.paths import model_dir
+from icanvas.core.errors import BadInput, IcanvasError, NotFound
+from icanvas.core.images import encode_png, load_rgb
+from icanvas.core.paths import model_dir
+from icanvas.core.themes import THEMES
+from icanvas.pipeline.painter import Painter
+from icanvas.pix2pix.checkpoints import ModelInfo, installed_themes
 from icanvas.server.batching import InferenceFailed, QueueFull, ThemeBatcher
 from icanvas.server.limits import ServerSettings, UploadLimit
-from icanvas.sketch import NormalizeOptions, normalize_sketch
-from icanvas.themes import THEMES
+from icanvas.sketch.normalize import NormalizeOptions
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_SEED = 2**32 - 1
@@ -39,7 +39,7 @@ MAX_SEED = 2**32 - 1
 
 @dataclass
 class LoadedTheme:
-    info: ModelInfo
+    painter: Painter
     batcher: ThemeBatcher
 
 
@@ -55,20 +55,19 @@ def choose_themes(root: Path, themes: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(themes)) if themes else installed
 
 
-def load_models(root: Path, names: Sequence[str], device: str = "cpu") -> dict[str, tuple[nn.Module, ModelInfo]]:
-    """Each theme's generator in eval mode on `device`, with its ModelInfo."""
-    return {name: load_generator(model_dir(root, name), device) for name in names}
+def load_models(root: Path, names: Sequence[str], device: str = "auto") -> dict[str, Painter]:
+    """Each theme's installed model, loaded on `device`."""
+    return {name: Painter.from_pretrained(model_dir(root, name), device=device) for name in names}
 
 
-def prepare_sketch(data: bytes, info: ModelInfo, *, normalize: bool, settings: ServerSettings) -> np.ndarray:
+def prepare_sketch(data: bytes, painter: Painter, *, normalize: bool, settings: ServerSettings) -> np.ndarray:
     """Upload bytes to an HxW uint8 sketch at the model size, as `icanvas generate` prepares a file."""
     rgb = load_rgb(data, name="sketch", max_pixels=settings.max_pixels)
     h, w = rgb.shape[:2]
     if min(h, w) < settings.min_side:
         raise BadInput(f"sketch: {w}x{h} pixels is too small for a drawing "
                        f"(at least {settings.min_side}x{settings.min_side})")
-    options = NormalizeOptions() if normalize else NormalizeOptions.off()
-    return normalize_sketch(rgb, info.generator.size, info.sketch_style, options)
+    return painter.normalize(rgb, NormalizeOptions() if normalize else NormalizeOptions.off())
 
 
 def _error(status: int, kind: str, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -91,7 +90,7 @@ def _theme_summary(name: str, info: ModelInfo) -> dict:
 
 
 def create_app(root: Path, themes: Sequence[str] | None = None, settings: ServerSettings = ServerSettings(),
-               models: dict[str, tuple[nn.Module, ModelInfo]] | None = None) -> FastAPI:
+               models: dict[str, Painter] | None = None) -> FastAPI:
     """The service for `themes` (default: every installed one). The generators are loaded at start-up, unless
     `models` (from load_models) are given: the command loads them first, so a broken model is one clear line."""
     root = Path(root)
@@ -100,14 +99,14 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        nets = models if models is not None else await asyncio.to_thread(load_models, root, names, settings.device)
+        painters = models if models is not None else await asyncio.to_thread(load_models, root, names,
+                                                                               settings.device)
         loaded: dict[str, LoadedTheme] = {}
         for name in names:
-            net, info = nets[name]
-            batcher = ThemeBatcher(net, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
+            batcher = ThemeBatcher(painters[name], max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
                                    max_queue=settings.max_queue)
             batcher.start()
-            loaded[name] = LoadedTheme(info, batcher)
+            loaded[name] = LoadedTheme(painters[name], batcher)
         app.state.themes = loaded
         # decoding is where memory goes (25 MP is 75 MB of RGB): a few at a time, the rest wait their turn
         app.state.decode_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
@@ -162,7 +161,7 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
 
     @app.get("/v1/themes", summary="The installed themes: title, picture size and model")
     async def list_themes(request: Request) -> dict:
-        return {"themes": [_theme_summary(n, t.info) for n, t in request.app.state.themes.items()]}
+        return {"themes": [_theme_summary(n, t.painter.info) for n, t in request.app.state.themes.items()]}
 
     @app.post("/v1/generate", summary="Turn a sketch into a picture (PNG)", response_class=Response,
               responses={200: {"content": {"image/png": {}}, "description": "the picture"},
@@ -184,7 +183,7 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
             return busy(theme)
         async with request.app.state.decode_slots:
             data = await sketch.read()
-            arr = await asyncio.to_thread(prepare_sketch, data, loaded.info, normalize=normalize, settings=settings)
+            arr = await asyncio.to_thread(prepare_sketch, data, loaded.painter, normalize=normalize, settings=settings)
         try:
             picture = await loaded.batcher.submit(arr, variation)
         except QueueFull:

@@ -12,9 +12,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from torch import nn
-
-from icanvas.inference import run_batch
+from icanvas.pipeline.painter import Painter
 
 
 class QueueFull(Exception):
@@ -33,18 +31,18 @@ class Picture:
 
 
 @dataclass
-class _Job:
+class _Request:
     sketch: np.ndarray
     variation: int | None
     future: asyncio.Future
 
 
 class ThemeBatcher:
-    def __init__(self, model: nn.Module, *, max_batch: int, max_wait_ms: float, max_queue: int) -> None:
-        self.model = model
+    def __init__(self, painter: Painter, *, max_batch: int, max_wait_ms: float, max_queue: int) -> None:
+        self.painter = painter
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
-        self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=max_queue)
+        self.queue: asyncio.Queue[_Request] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -60,14 +58,14 @@ class ThemeBatcher:
 
     async def submit(self, sketch: np.ndarray, variation: int | None = None) -> Picture:
         """Queue one normalised sketch and wait for its picture; QueueFull at once if the queue is full."""
-        job = _Job(sketch, variation, asyncio.get_running_loop().create_future())
+        job = _Request(sketch, variation, asyncio.get_running_loop().create_future())
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
             raise QueueFull(f"{self.queue.maxsize} requests already waiting") from None
         return await job.future
 
-    async def _gather(self) -> list[_Job]:
+    async def _gather(self) -> list[_Request]:
         batch = [await self.queue.get()]
         deadline = time.monotonic() + self.max_wait
         while len(batch) < self.max_batch:
@@ -95,11 +93,11 @@ class ThemeBatcher:
             for group in groups:
                 await self._run(group)
 
-    async def _run(self, group: list[_Job]) -> None:
+    async def _run(self, group: list[_Request]) -> None:
         start = time.perf_counter()
         try:
-            images = await asyncio.to_thread(run_batch, self.model, [job.sketch for job in group],
-                                             variation=group[0].variation)
+            images = await asyncio.to_thread(self.painter.paint, [job.sketch for job in group],
+                                             group[0].variation, len(group))
         except Exception as exc:  # the worker must survive anything the model does
             for job in group:
                 if not job.future.done():

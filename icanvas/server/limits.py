@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from icanvas.images import DEFAULT_MAX_PIXELS
+from icanvas.core.images import DEFAULT_MAX_PIXELS
 
 MB = 1024 * 1024
 

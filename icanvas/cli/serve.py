@@ -1,0 +1,64 @@
+"""`icanvas serve`: the HTTP service and the drawing page, on uvicorn."""
+
+from __future__ import annotations
+
+import copy
+from typing import List, Optional
+
+import typer
+
+from icanvas.cli.common import device_option, finish, say, state
+from icanvas.core.errors import IcanvasError
+
+
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", help="Address to bind; 0.0.0.0 opens the service to the network."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    theme: Optional[List[str]] = typer.Option(None, "--theme", "-t",
+                                              help="Serve this theme (repeat for more; default: every installed one)."),
+    max_batch: int = typer.Option(8, min=1, help="Most requests run together in one forward pass."),
+    max_wait_ms: float = typer.Option(10.0, min=0, help="How long a request waits for others to batch with."),
+    max_queue: int = typer.Option(64, min=1, help="Waiting requests per theme before answering 503 (busy)."),
+    max_upload_mb: float = typer.Option(10.0, min=0.001, help="Largest upload accepted, in MB (else 413)."),
+    max_pixels: int = typer.Option(25_000_000, min=1, help="Largest decoded image accepted, in pixels (else 413)."),
+    cors_origin: Optional[List[str]] = typer.Option(None, "--cors-origin",
+                                                    help="Allow browser calls from this origin (repeatable; '*' for any)."),
+    device: str = typer.Option("auto", callback=device_option, help="Where the models run: auto, cpu, cuda, cuda:N."),
+    json_out: bool = typer.Option(False, "--json", help="At shutdown, print the summary as one JSON object."),
+) -> None:
+    """Run the HTTP service and the drawing page.
+
+    POST /v1/generate, GET /v1/themes, /healthz, /readyz, /docs, and the drawing page at /."""
+    import uvicorn
+
+    from icanvas.server.app import choose_themes, create_app, load_models
+    from icanvas.core.runtime import resolve_device
+    from icanvas.server.limits import MB, ServerSettings
+
+    st = state(ctx)
+    settings = ServerSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
+                              max_upload_bytes=int(max_upload_mb * MB), max_pixels=max_pixels,
+                              device=str(resolve_device(device)), cors_origins=tuple(cors_origin or ()))
+    models = load_models(st.root, choose_themes(st.root, theme), settings.device)  # errors here are one line
+    app = create_app(st.root, theme, settings, models=models)
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout is for results (the --json summary)
+    config = uvicorn.Config(app, host=host, port=port, log_level="debug" if st.debug else "warning" if st.quiet
+                            else "info", access_log=not st.quiet, log_config=log_config, lifespan="on")
+    server = uvicorn.Server(config)
+    say(st, f"serving from {st.root / 'models'} on http://{host}:{port} (Ctrl-C stops)")
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: the normal way to stop
+        pass
+    except SystemExit:  # uvicorn exits when it cannot bind; it has logged why
+        server.started = False
+    if not server.started:
+        raise IcanvasError(f"the service did not start on {host}:{port} (see the log above)")
+    stats = app.state.stats
+    summary = {"url": f"http://{host}:{port}", "themes": app.state.theme_names,
+               "pictures": stats["pictures"], "refused": stats["refused"], "busy": stats["busy"],
+               "failed": stats["failed"]}
+    finish(st, summary, f"served {stats['pictures']} pictures, refused {stats['refused']} bad requests, "
+                        f"{stats['busy']} busy, {stats['failed']} failed", json_out=json_out)

@@ -1,0 +1,226 @@
+"""Which checkpoint draws best from hand drawings? The scores, the ranking rule and the selection policy.
+
+Hand-drawn sketches have no photo to compare with, so their score is sketch fidelity: icanvas's own edge
+pipeline runs on the generated picture and the tolerant F-measure says how well those edges follow the
+normalised input sketch. A guard catches pictures that would score well without being pictures (near-uniform,
+grey mush, or a copy of the input lines): they score 0. Held-out pairs (--pairs) add L1, PSNR and SSIM against
+the real photo. The report (grid, HTML, JSON) is eval.report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from icanvas.core.errors import BadInput, Failure, IcanvasError, NotFound
+from icanvas.core.images import load_rgb
+from icanvas.data.pairing import read_pair
+from icanvas.eval.fmeasure import edge_mask, tolerant_f
+from icanvas.pipeline.painter import Painter
+from icanvas.pix2pix.checkpoints import WEIGHTS_NAME, ModelInfo, install_model
+from icanvas.sketch.lines import LINE_LEVEL
+from icanvas.sketch.normalize import normalize_sketch
+
+RULE = ("score = mean sketch fidelity F over the hand-drawn sketches (a degenerate picture counts 0); "
+        "with --pairs, score = (F + mean SSIM on the pairs) / 2. Highest score wins; on a tie, the later epoch.")
+FIDELITY_TOLERANCE = 2.0   # px: an edge of the picture within this distance of a sketch line counts as on it
+
+EdgeFn = Callable[[list[np.ndarray]], list[np.ndarray]]   # pictures (HxWx3) -> drawings (HxW uint8, 0 = line)
+
+
+# ---- which checkpoints --------------------------------------------------------------------------------------
+
+def find_checkpoints(items: Sequence[Path]) -> list[Path]:
+    """Weights files for each item: a checkpoint file, an installed model folder, a run folder (all its
+    checkpoints/epoch_*.safetensors) or a checkpoints folder; in the order given, epochs ascending."""
+    found: dict[Path, None] = {}
+    for item in map(Path, items):
+        if item.is_file():
+            files = [item]
+        elif (item / WEIGHTS_NAME).is_file():
+            files = [item / WEIGHTS_NAME]
+        elif item.is_dir():
+            folder = item / "checkpoints" if (item / "checkpoints").is_dir() else item
+            files = sorted(folder.glob("epoch_*.safetensors"))
+            if not files:
+                raise NotFound(f"{item}: no checkpoints (expected a run folder, its checkpoints/ folder, "
+                               "a .safetensors file or an installed model folder)")
+        else:
+            raise NotFound(f"{item}: no such run or checkpoint")
+        found.update(dict.fromkeys(files))
+    return list(found)
+
+
+def label_of(path: Path, info: ModelInfo) -> str:
+    """A short column name: run/epoch_NNNN, or models/<theme>."""
+    if path.name == WEIGHTS_NAME:
+        return f"models/{info.theme}"
+    return f"{info.run or path.parent.parent.name}/{path.stem}"
+
+
+# ---- scores -------------------------------------------------------------------------------------------------
+
+def picture_problem(picture: np.ndarray, sketch: np.ndarray) -> str | None:
+    """Why a generated picture is degenerate ('uniform', 'grey', 'copy of the input'), or None if it is not.
+
+    uniform: almost no contrast. grey: no colour and little contrast (pix2pix's grey mush). copy: no colour and
+    the same lines on the same paper as the normalised sketch (the generator passed its input through)."""
+    gray = cv2.cvtColor(np.ascontiguousarray(picture), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    chroma = float((picture.max(axis=2).astype(np.float32) - picture.min(axis=2)).mean())
+    contrast = float(gray.std())
+    if contrast < 8.0:
+        return "uniform"
+    if chroma < 12.0 and float(np.abs(gray - sketch.astype(np.float32)).mean()) < 16.0:
+        return "copy of the input"
+    if chroma < 12.0 and contrast < 24.0:
+        return "grey"
+    return None
+
+
+@dataclass
+class SketchScore:
+    name: str
+    precision: float
+    recall: float
+    f: float
+    problem: str | None = None
+
+
+def sketch_fidelity(name: str, picture: np.ndarray, sketch: np.ndarray, picture_edges: np.ndarray) -> SketchScore:
+    """How well the picture's edges follow the sketch: tolerant F of edges vs sketch lines; 0 if degenerate."""
+    problem = picture_problem(picture, sketch)
+    score = tolerant_f(edge_mask(picture_edges), edge_mask(sketch, round(255 * (1 - LINE_LEVEL))),
+                       FIDELITY_TOLERANCE)
+    if problem:
+        return SketchScore(name, score.precision, score.recall, 0.0, problem)
+    return SketchScore(name, score.precision, score.recall, score.f)
+
+
+def photo_scores(picture: np.ndarray, photo: np.ndarray) -> dict[str, float]:
+    """L1 (mean absolute difference, 0..1), PSNR (dB) and SSIM of a picture against the real photo."""
+    a, b = picture.astype(np.float64), photo.astype(np.float64)
+    mse = float(((a - b) ** 2).mean())
+    return {"l1": float(np.abs(a - b).mean() / 255.0),
+            "psnr": float(10 * np.log10(255.0 ** 2 / mse)) if mse > 0 else 99.0,
+            "ssim": float(structural_similarity(picture, photo, channel_axis=2, data_range=255))}
+
+
+def load_sketches(paths: Sequence[Path]) -> tuple[list[tuple[str, np.ndarray]], list[Failure]]:
+    """Decoded sketches (name, RGB) and the ones refused: unreadable, or no drawing on them."""
+    good, refused = [], []
+    for path in paths:
+        try:
+            rgb = load_rgb(path)
+            normalize_sketch(rgb, 64)   # raises BadInput for a blank canvas
+            good.append((path.stem, rgb))
+        except IcanvasError as exc:
+            refused.append(Failure.of(str(path), exc))
+    return good, refused
+
+
+def load_pairs(paths: Sequence[Path]) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[Failure]]:
+    """Decoded A|B pairs (sketch, photo), read once for all checkpoints, and the ones refused."""
+    good, refused = [], []
+    for path in paths:
+        try:
+            good.append(read_pair(path))
+        except IcanvasError as exc:
+            refused.append(Failure.of(str(path), exc))
+    return good, refused
+
+
+# ---- one run of the comparison --------------------------------------------------------------------------------
+
+@dataclass
+class CheckpointResult:
+    label: str
+    path: str
+    theme: str
+    run: str | None
+    epoch: int | None
+    size: int
+    fidelity: float                      # mean F over sketches (degenerate = 0)
+    precision: float
+    recall: float
+    degenerate: int                      # pictures the guard caught
+    sketches: list[SketchScore] = field(default_factory=list)
+    pairs: dict[str, float] = field(default_factory=dict)   # mean l1, psnr, ssim over the pairs (if any)
+    score: float = 0.0
+
+    def summary(self) -> dict:
+        """The scores without the per-sketch detail (stored with an installed model)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("sketches", "path")}
+
+
+@dataclass
+class Comparison:
+    results: list[CheckpointResult]      # best first
+    sketch_names: list[str]
+    inputs: list[np.ndarray]             # the normalised sketches (of the first checkpoint's size and style)
+    pictures: dict[str, list[np.ndarray]]  # label -> one picture per sketch
+    pairs: int = 0
+
+    @property
+    def winner(self) -> CheckpointResult:
+        return self.results[0]
+
+
+def rank(results: list[CheckpointResult], with_pairs: bool) -> list[CheckpointResult]:
+    """Apply RULE: set each score, best first."""
+    for r in results:
+        r.score = round((r.fidelity + r.pairs["ssim"]) / 2 if with_pairs else r.fidelity, 4)
+    return sorted(results, key=lambda r: (-r.score, -(r.epoch or 0)))
+
+
+def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[str, np.ndarray]],
+                        edges_for: Callable[[int], EdgeFn], *,
+                        pairs: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+                        device: str = "cpu", on_step: Callable[[], None] = lambda: None) -> Comparison:
+    """Score every checkpoint on the hand-drawn sketches (name, RGB) and the held-out pairs (sketch, photo).
+
+    edges_for(size) gives the edge pipeline at a model size (HED + post-processing in icanvas; tests may pass a
+    cheaper one). on_step is called once per checkpoint and sketch/pair."""
+    results, pictures, inputs = [], {}, None
+    names = [n for n, _ in sketches]
+    for path in checkpoints:
+        painter = Painter.from_pretrained(path, device=device)
+        label = label_of(path, painter.info)
+        normalized = [painter.normalize(rgb) for _, rgb in sketches]
+        inputs = normalized if inputs is None else inputs
+        made = painter.paint(normalized)
+        edges = edges_for(painter.size)(made)
+        scores = [sketch_fidelity(n, p, s, e) for n, p, s, e in zip(names, made, normalized, edges)]
+        for _ in scores:
+            on_step()
+        pair_means = _pair_means(painter, pairs, on_step) if pairs else {}
+        info = painter.info
+        results.append(CheckpointResult(
+            label=label, path=str(path), theme=info.theme, run=info.run, epoch=info.epoch, size=painter.size,
+            fidelity=_mean([s.f for s in scores]), precision=_mean([s.precision for s in scores]),
+            recall=_mean([s.recall for s in scores]), degenerate=sum(s.problem is not None for s in scores),
+            sketches=scores, pairs=pair_means))
+        pictures[label] = made
+    return Comparison(rank(results, bool(pairs)), names, inputs or [], pictures, len(pairs))
+
+
+def _mean(values: list[float]) -> float:
+    return round(float(np.mean(values)), 4) if values else 0.0
+
+
+def _pair_means(painter: Painter, pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+                on_step: Callable[[], None]) -> dict[str, float]:
+    """Mean L1/PSNR/SSIM on (sketch, photo) pairs; a pair's sketch is already a training sketch: only resized."""
+    size, rows = painter.size, []
+    for start in range(0, len(pairs), 8):
+        loaded = pairs[start:start + 8]
+        sketches = [cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA) for a, _ in loaded]
+        photos = [cv2.resize(b, (size, size), interpolation=cv2.INTER_AREA) for _, b in loaded]
+        for made, photo in zip(painter.paint(sketches), photos):
+            rows.append(photo_scores(made, photo))
+            on_step()
+    return {k: _mean([r[k] for r in rows]) for k in ("l1", "psnr", "ssim")}

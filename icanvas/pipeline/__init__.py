@@ -1,0 +1,1 @@
+"""The one inference object (Painter) and `generate` over files, folders and stdin."""

@@ -1,0 +1,122 @@
+"""Generator weights as safetensors with a JSON description beside them; the registry of installed models.
+
+A run checkpoint `runs/<theme>/<run>/checkpoints/epoch_NNNN.safetensors` holds the generator's weights with
+its ModelInfo (JSON) in the safetensors metadata. An installed model `models/<theme>/` holds
+`generator.safetensors` + `model.json`. Both load without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from icanvas import __version__
+from icanvas.core.errors import BadInput, NotFound
+from icanvas.core.io import atomic_path, write_json_atomic
+from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, per_image_statistics
+from icanvas.core.paths import model_dir
+
+META_KEY = "icanvas_model"
+WEIGHTS_NAME = "generator.safetensors"
+INFO_NAME = "model.json"
+
+
+@dataclass
+class ModelInfo:
+    """Everything needed to run a generator, plus where it came from."""
+
+    theme: str
+    generator: GeneratorConfig
+    run: str | None = None
+    epoch: int | None = None
+    sketch_style: dict = field(default_factory=dict)   # how the training sketches look (see icanvas.sketch)
+    metrics: dict = field(default_factory=dict)        # scores at selection time
+    icanvas_version: str = __version__
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["generator"] = self.generator.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelInfo":
+        d = dict(d)
+        d["generator"] = GeneratorConfig.from_dict(d.get("generator", {}))
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def _state(generator: torch.nn.Module) -> dict[str, torch.Tensor]:
+    module = getattr(generator, "module", generator)  # unwrap DistributedDataParallel
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def save_generator(path: Path, generator: torch.nn.Module, info: ModelInfo) -> Path:
+    """Write the weights and their ModelInfo into one safetensors file, atomically."""
+    with atomic_path(Path(path)) as tmp:
+        save_file(_state(generator), str(tmp), metadata={META_KEY: json.dumps(info.to_dict())})
+    return Path(path)
+
+
+def read_info(path: Path) -> ModelInfo:
+    """The ModelInfo of a checkpoint file or an installed model folder, without loading the weights."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return ModelInfo.from_dict(json.loads((path / INFO_NAME).read_text()))
+        with safe_open(str(path), framework="pt") as f:
+            meta = (f.metadata() or {}).get(META_KEY)
+        if meta is None:
+            raise BadInput(f"{path}: not an icanvas generator checkpoint (no '{META_KEY}' metadata)")
+        return ModelInfo.from_dict(json.loads(meta))
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such model or checkpoint") from None
+    except (SafetensorError, OSError, ValueError, TypeError, KeyError) as exc:
+        raise BadInput(f"{path}: unreadable model ({exc})") from None
+
+
+def load_generator(path: Path, device: str | torch.device = "cpu", *,
+                   for_inference: bool = True) -> tuple[torch.nn.Module, ModelInfo]:
+    """A generator from a checkpoint file or an installed model folder: ready for inference (eval mode,
+    per-image batch norm: see per_image_statistics), or with for_inference=False the plain network as trained
+    (train mode, batch norm), e.g. to fine-tune it."""
+    path = Path(path)
+    if not path.exists():
+        raise NotFound(f"{path}: no such model or checkpoint")
+    info = read_info(path)
+    weights = path / WEIGHTS_NAME if path.is_dir() else path
+    net = UnetGenerator(info.generator)
+    try:
+        net.load_state_dict(load_file(str(weights)))
+    except (SafetensorError, OSError, RuntimeError) as exc:
+        raise BadInput(f"{weights}: weights do not load ({exc})") from None
+    net = net.to(device)
+    return (per_image_statistics(net) if for_inference else net), info
+
+
+def install_model(root: Path, checkpoint: Path, *, metrics: dict | None = None, theme: str | None = None) -> Path:
+    """Copy a run checkpoint to models/<theme>/ as generator.safetensors + model.json."""
+    info = read_info(checkpoint)
+    if metrics is not None:
+        info.metrics = metrics
+    if theme is not None:
+        info.theme = theme
+    target = model_dir(root, info.theme)
+    target.mkdir(parents=True, exist_ok=True)
+    weights = load_file(str(checkpoint))
+    with atomic_path(target / WEIGHTS_NAME) as tmp:
+        save_file(weights, str(tmp), metadata={META_KEY: json.dumps(info.to_dict())})
+    write_json_atomic(target / INFO_NAME, info.to_dict())
+    return target
+
+
+def installed_themes(root: Path) -> list[str]:
+    """Themes with an installed model under <root>/models/."""
+    base = Path(root) / "models"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if (p / WEIGHTS_NAME).is_file() and (p / INFO_NAME).is_file())
