@@ -190,7 +190,7 @@ def test_upload_limit_is_413_before_the_body_is_read(models_root):
 
 # ---- batching and failures ----------------------------------------------------------------------------------
 
-def test_a_failing_inference_fails_that_request_only(client, monkeypatch):
+def test_a_failing_inference_fails_that_request_only(client, monkeypatch, caplog):
     calls = []
 
     paint = Painter.paint
@@ -202,8 +202,14 @@ def test_a_failing_inference_fails_that_request_only(client, monkeypatch):
         return paint(painter, sketches, *args)
 
     monkeypatch.setattr(Painter, "paint", broken_once)
-    body = assert_error(post(client), 500, "inference_failed")
-    assert "out of memory" in body["detail"]
+    answer = post(client)
+    body = assert_error(answer, 500, "inference_failed")
+    # the client learns nothing internal, the log has it all under the request id the client got
+    request_id = answer.headers["x-request-id"]
+    assert "out of memory" not in body["detail"] and "RuntimeError" not in body["detail"]
+    assert f"request id {request_id}" in body["detail"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "icanvas.server"]
+    assert any(request_id in m and "out of memory" in m for m in logged)
     assert post(client).status_code == 200 and len(calls) == 2
 
 
@@ -230,11 +236,14 @@ def test_a_full_queue_answers_503_with_retry_after(models_root, monkeypatch):
         while not queue.full() and time.monotonic() < deadline:
             time.sleep(0.01)
         busy = post(c)
+        not_even_read = c.post("/v1/generate?theme=demo", content=b"\x00" * 1000,
+                               headers={"content-type": "multipart/form-data; boundary=x"})
         release.set()
         for w in workers:
             w.join(10)
     assert_error(busy, 503, "busy")
     assert busy.headers["retry-after"] == "1"
+    assert not_even_read.status_code == 503   # answered before the body was parsed: it is not a form at all
     assert answers == [200, 200]
 
 

@@ -14,10 +14,13 @@ from icanvas.core.errors import BadInput, NotFound, TooLarge, UnsupportedImage
 from icanvas.core.io import write_bytes_atomic
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# What a drawing or a photo comes as. Nothing else is even parsed: Pillow would open EPS through Ghostscript.
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 DEFAULT_MAX_PIXELS = 25_000_000  # about 5000 x 5000; beyond that an image is a bomb or a mistake
 
 
-def _open(source: Path | bytes, name: str, max_pixels: int) -> Image.Image:
+def _decode(source: Path | bytes, name: str, max_pixels: int) -> np.ndarray:
+    """Open, check the size, decode and convert to RGB; every failure is an IcanvasError naming `name`."""
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise UnsupportedImage(f"{name}: empty file (0 bytes)")
@@ -31,19 +34,20 @@ def _open(source: Path | bytes, name: str, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fp)
-            w, h = img.size
-            if w * h > max_pixels:
-                raise TooLarge(f"{name}: {w}x{h} pixels is over the limit of {max_pixels:,} pixels")
-            img.load()
+            with Image.open(fp, formats=FORMATS) as img:
+                w, h = img.size
+                if w * h > max_pixels:
+                    raise TooLarge(f"{name}: {w}x{h} pixels is over the limit of {max_pixels:,} pixels")
+                img.load()
+                return to_rgb(img)
     except (TooLarge, UnsupportedImage):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise TooLarge(f"{name}: image is too large to decode safely ({exc})") from None
     except Exception as exc:  # PIL raises many types for bad data: UnidentifiedImageError, OSError, SyntaxError...
-        reason = "not an image" if "cannot identify" in str(exc) else f"cannot decode ({exc})"
+        reason = "not an image (PNG, JPEG, WebP, BMP or GIF)" if "cannot identify" in str(exc) \
+            else f"cannot decode ({type(exc).__name__}: {exc})"
         raise UnsupportedImage(f"{name}: {reason}") from None
-    return img
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -55,9 +59,18 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return img
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says. A broken EXIF block says nothing: the pixels are kept
+    as stored rather than the picture refused (Pillow raises SyntaxError and others on corrupt EXIF)."""
+    try:
+        return ImageOps.exif_transpose(img) or img
+    except Exception:
+        return img
+
+
 def to_rgb(img: Image.Image) -> np.ndarray:
     """Any PIL image to HxWx3 uint8 RGB: EXIF orientation applied, transparency composited on white."""
-    img = ImageOps.exif_transpose(img) or img
+    img = _upright(img)
     img = _to_8bit(img)
     if img.mode == "P":
         img = img.convert("RGBA")
@@ -74,7 +87,7 @@ def load_rgb(source: Path | str | bytes, *, name: str | None = None,
     if isinstance(source, str):
         source = Path(source)
     label = name or (str(source) if isinstance(source, Path) else "upload")
-    return to_rgb(_open(source, label, max_pixels))
+    return _decode(source, label, max_pixels)
 
 
 def load_gray(source: Path | str | bytes, *, name: str | None = None,

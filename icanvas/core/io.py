@@ -10,17 +10,32 @@ from typing import Any, Iterator
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling path; rename it onto `path` only if the block finishes."""
+def atomic_path(path: Path, *, durable: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling path; rename it onto `path` only if the block finishes.
+
+    durable: also flush the file and the rename to the disk (fsync), so that a power cut leaves the old file or
+    the new one, never an empty one. For what is costly to lose (checkpoints, the resume state)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
+        if durable:
+            _fsync(tmp)
         os.replace(tmp, path)
+        if durable:
+            _fsync(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

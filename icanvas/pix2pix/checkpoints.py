@@ -16,10 +16,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from icanvas import __version__
-from icanvas.core.errors import BadInput, NotFound
+from icanvas.core.errors import BadInput, IcanvasError, NotFound
 from icanvas.core.io import atomic_path, write_json_atomic
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, per_image_statistics
-from icanvas.core.paths import model_dir
+from icanvas.core.paths import check_name, model_dir
 
 META_KEY = "icanvas_model"
 WEIGHTS_NAME = "generator.safetensors"
@@ -45,9 +45,18 @@ class ModelInfo:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelInfo":
+        """ModelInfo from JSON, checked: ValueError or TypeError names what is wrong."""
+        if not isinstance(d, dict) or not isinstance(d.get("generator", {}), dict):
+            raise TypeError("expected a JSON object with a 'generator' object")
         d = dict(d)
         d["generator"] = GeneratorConfig.from_dict(d.get("generator", {}))
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        info = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        check_name("theme", info.theme)
+        kinds = {"run": (str, type(None)), "epoch": (int, type(None)), "sketch_style": dict, "metrics": dict}
+        for name, kind in kinds.items():
+            if not isinstance(getattr(info, name), kind) or isinstance(getattr(info, name), bool):
+                raise TypeError(f"{name} {getattr(info, name)!r}: wrong type")
+        return info
 
 
 def _state(generator: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -57,25 +66,29 @@ def _state(generator: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def save_generator(path: Path, generator: torch.nn.Module, info: ModelInfo) -> Path:
     """Write the weights and their ModelInfo into one safetensors file, atomically."""
-    with atomic_path(Path(path)) as tmp:
+    with atomic_path(Path(path), durable=True) as tmp:
         save_file(_state(generator), str(tmp), metadata={META_KEY: json.dumps(info.to_dict())})
     return Path(path)
 
 
 def read_info(path: Path) -> ModelInfo:
-    """The ModelInfo of a checkpoint file or an installed model folder, without loading the weights."""
+    """The ModelInfo of a checkpoint file or an installed model folder, checked, without loading the weights."""
     path = Path(path)
     try:
         if path.is_dir():
-            return ModelInfo.from_dict(json.loads((path / INFO_NAME).read_text()))
-        with safe_open(str(path), framework="pt") as f:
-            meta = (f.metadata() or {}).get(META_KEY)
-        if meta is None:
-            raise BadInput(f"{path}: not an icanvas generator checkpoint (no '{META_KEY}' metadata)")
-        return ModelInfo.from_dict(json.loads(meta))
+            meta = (path / INFO_NAME).read_text()
+        else:
+            with safe_open(str(path), framework="pt") as f:
+                meta = (f.metadata() or {}).get(META_KEY)
     except FileNotFoundError:
         raise NotFound(f"{path}: no such model or checkpoint") from None
-    except (SafetensorError, OSError, ValueError, TypeError, KeyError) as exc:
+    except (SafetensorError, OSError) as exc:
+        raise BadInput(f"{path}: unreadable model ({exc})") from None
+    if meta is None:
+        raise BadInput(f"{path}: not an icanvas generator checkpoint (no '{META_KEY}' metadata)")
+    try:
+        return ModelInfo.from_dict(json.loads(meta))
+    except (ValueError, TypeError, KeyError, IcanvasError) as exc:
         raise BadInput(f"{path}: unreadable model ({exc})") from None
 
 
@@ -108,7 +121,7 @@ def install_model(root: Path, checkpoint: Path, *, metrics: dict | None = None, 
     target = model_dir(root, info.theme)
     target.mkdir(parents=True, exist_ok=True)
     weights = load_file(str(checkpoint))
-    with atomic_path(target / WEIGHTS_NAME) as tmp:
+    with atomic_path(target / WEIGHTS_NAME, durable=True) as tmp:
         save_file(weights, str(tmp), metadata={META_KEY: json.dumps(info.to_dict())})
     write_json_atomic(target / INFO_NAME, info.to_dict())
     return target

@@ -8,15 +8,15 @@ do not define the model or its data stream.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from icanvas.core.errors import BadInput, NotFound
-from icanvas.core.paths import pairs_dir, runs_dir
+from icanvas.core.paths import pairs_dir, run_dir, runs_dir
 from icanvas.core.themes import get_theme
+from icanvas.pix2pix.networks import GeneratorConfig
 
 STATE_NAME = "resume.pt"
 CONFIG_NAME = "config.json"
@@ -66,8 +66,10 @@ def check_settings(cfg: TrainConfig) -> None:
     if min(cfg.epochs, cfg.batch_size, cfg.save_every, cfg.max_steps or 1, cfg.workers + 1, cfg.val_limit + 1) < 1:
         raise BadInput("epochs, batch_size, save_every and max_steps must be at least 1, "
                        "workers and val_limit at least 0")
-    if cfg.size < 32 or 2 ** round(math.log2(cfg.size)) != cfg.size:
-        raise BadInput(f"size {cfg.size}: must be a power of two, at least 32")
+    try:
+        GeneratorConfig(size=cfg.size, ngf=cfg.ngf)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def stored_config(run_dir: Path) -> TrainConfig:
@@ -118,7 +120,7 @@ def plan_run(root: Path, *, theme: str | None = None, data: Path | None = None, 
     runs = runs_dir(root, label)
     if resume:
         name = run or latest_run(runs)
-        cfg = stored_config(runs / name)
+        cfg = stored_config(run_dir(root, label, name))
         cfg.run_dir = str(runs / name)      # where the run is now, even if the root has moved since
         if data is not None:
             given["data"] = str(Path(data).resolve())
@@ -139,5 +141,5 @@ def plan_run(root: Path, *, theme: str | None = None, data: Path | None = None, 
     else:
         defaults = {}
     name = agree(run or time.strftime("%Y%m%d-%H%M%S"))
-    return TrainConfig(data=str(Path(data).resolve()), run_dir=str(runs / name), theme=label, run=name,
+    return TrainConfig(data=str(Path(data).resolve()), run_dir=str(run_dir(root, label, name)), theme=label, run=name,
                        **{**defaults, **given})

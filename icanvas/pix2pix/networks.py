@@ -20,6 +20,18 @@ class GeneratorConfig:
     output_nc: int = 3
     norm: str = "batch"
 
+    def __post_init__(self) -> None:
+        """Types and bounds, so that a hostile model.json fails here, in one clear line, and cannot ask for a
+        network that exhausts memory."""
+        for name, low, high in (("size", 32, 1024), ("ngf", 1, 128), ("input_nc", 1, 16), ("output_nc", 3, 3)):
+            value = getattr(self, name)
+            if type(value) is not int or not low <= value <= high:
+                raise ValueError(f"generator {name} {value!r}: expected an integer in [{low}, {high}]")
+        if self.size & (self.size - 1):
+            raise ValueError(f"generator size {self.size}: expected a power of two")
+        if self.norm not in ("batch", "instance"):
+            raise ValueError(f"generator norm {self.norm!r}: expected 'batch' or 'instance'")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

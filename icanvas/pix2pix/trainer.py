@@ -294,8 +294,12 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
     epoch, batch_done, step = 0, 0, 0
     if resume:
         state = load_state(run_dir)
-        model.load_state(state)
-        epoch, batch_done, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
+        try:
+            model.load_state(state)
+            epoch, batch_done, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise BadInput(f"{run_dir / 'checkpoints' / STATE_NAME}: the resumable state does not fit this run "
+                           f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
     # How the training sketches look at the model size, for generate's normalisation (icanvas.sketch).
     style_ds = PairDataset(train_files[:STYLE_SAMPLE], cfg.size, random=False)
@@ -327,19 +331,22 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def save(epoch_number: int, next_epoch: int, next_batch: int) -> None:
-        """Generator checkpoint, sample grid, then the resumable state (last: it never points at missing files)."""
+    def save(epochs_done: int, next_batch: int) -> None:
+        """Generator checkpoint, sample grid, then the resumable state (last: it never points at missing files).
+        Mid-epoch (a stop), the checkpoint is named by its step, so that no file claims an epoch it did not
+        finish: epoch_NNNN for finished epochs only."""
         if not world.is_main:
             return
         scores = {"val_l1": result.val_l1, "step": step}
-        info = ModelInfo(theme=cfg.theme, generator=model.gen_config, run=cfg.run, epoch=epoch_number,
+        info = ModelInfo(theme=cfg.theme, generator=model.gen_config, run=cfg.run, epoch=epochs_done,
                          sketch_style=sketch_style, metrics=scores)
-        result.checkpoint = save_generator(ckpt_dir / f"epoch_{epoch_number:04d}.safetensors", model.G, info)
+        name = f"epoch_{epochs_done:04d}" if next_batch == 0 else f"partial_step_{step:07d}"
+        result.checkpoint = save_generator(ckpt_dir / f"{name}.safetensors", model.G, info)
         grid = showcase.grid(model, cfg.samples)
         if grid is not None:
-            save_png(grid, samples_dir / f"epoch_{epoch_number:04d}.png")
-        with atomic_path(ckpt_dir / STATE_NAME) as tmp:
-            torch.save(model.state(next_epoch, next_batch, step), tmp)
+            save_png(grid, samples_dir / f"{name}.png")
+        with atomic_path(ckpt_dir / STATE_NAME, durable=True) as tmp:
+            torch.save(model.state(epochs_done, next_batch, step), tmp)
 
     while epoch < cfg.epochs:
         model.set_lr(lr_factor(epoch, cfg.epochs))
@@ -383,11 +390,11 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
         result.images_per_s = record["images_per_s"]
         finish_epoch(record)
         if stop:
-            save(epoch + 1, epoch, batch_done)
+            save(epoch, batch_done)
             result.stopped = stop
             break
         epoch, batch_done = epoch + 1, 0
         if epoch % cfg.save_every == 0 or epoch == cfg.epochs:
-            save(epoch, epoch, 0)
+            save(epoch, 0)
     result.epochs_done, result.step = epoch, step
     return result

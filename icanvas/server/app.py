@@ -7,7 +7,9 @@ lifespan. Every error is JSON {"error": kind, "detail": message} with the status
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,10 +32,11 @@ from icanvas.core.themes import THEMES
 from icanvas.pipeline.painter import Painter
 from icanvas.pix2pix.checkpoints import ModelInfo, installed_themes
 from icanvas.server.batching import InferenceFailed, QueueFull, ThemeBatcher
-from icanvas.server.limits import ServerSettings, UploadLimit
+from icanvas.server.limits import BusyGuard, ServerSettings, UploadLimit
 from icanvas.sketch.normalize import NormalizeOptions
 
 STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger("icanvas.server")
 MAX_SEED = 2**32 - 1
 
 
@@ -133,10 +136,17 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         stats["refused"] += 1
         return _error(422, "bad_input", _validation_detail(exc))
 
+    def failed(kind: str, what: str, exc: BaseException) -> JSONResponse:
+        """A 500 that tells the client nothing internal: the details go to the log under a request id."""
+        stats["failed"] += 1
+        request_id = uuid.uuid4().hex[:12]
+        log.error("request %s: %s: %s: %s", request_id, what, type(exc).__name__, exc, exc_info=exc)
+        return _error(500, kind, f"{what}: an internal error (request id {request_id})",
+                      {"X-Request-Id": request_id})
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):  # a bug, not the client's fault: still JSON, still one request
-        stats["failed"] += 1
-        return _error(500, "internal", f"{type(exc).__name__}: {exc}")
+        return failed("internal", f"{request.method} {request.url.path}", exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
@@ -179,7 +189,7 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         loaded = request.app.state.themes.get(theme)
         if loaded is None:  # names are looked up in the loaded table only: nothing here touches the disk
             raise NotFound(f"unknown theme '{theme}' (installed: {', '.join(request.app.state.themes)})")
-        if loaded.batcher.queue.full():  # answer at once, before spending time on the upload
+        if loaded.batcher.queue.full():  # BusyGuard answered before the upload when it knew the theme
             return busy(theme)
         async with request.app.state.decode_slots:
             data = await sketch.read()
@@ -189,8 +199,7 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         except QueueFull:
             return busy(theme)
         except InferenceFailed as exc:
-            stats["failed"] += 1
-            return _error(500, "inference_failed", f"theme '{theme}': {exc}")
+            return failed("inference_failed", f"theme '{theme}': the picture could not be made", exc)
         png = await asyncio.to_thread(encode_png, picture.image)
         stats["pictures"] += 1
         return Response(png, media_type="image/png",
@@ -206,6 +215,17 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
     def refused_upload() -> None:
         stats["refused"] += 1
 
+    def full(theme: str | None) -> str | None:
+        """The theme to answer 503 for before the upload is read: the one in the query string if its queue is
+        full, else any, when every queue is full (a one-theme service always knows)."""
+        themes = app.state.themes
+        if theme in themes:
+            return theme if themes[theme].batcher.queue.full() else None
+        if themes and all(t.batcher.queue.full() for t in themes.values()):
+            return next(iter(themes))
+        return None
+
+    app.add_middleware(BusyGuard, path="/v1/generate", full=full, answer=busy)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes, on_reject=refused_upload)
     if settings.cors_origins:  # outermost, so refusals carry the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 from icanvas.core.images import DEFAULT_MAX_PIXELS
 
@@ -32,6 +33,22 @@ class ServerSettings:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_wait_ms < 0:
             raise ValueError("max_wait_ms must be 0 or more")
+
+
+class BusyGuard:
+    """Answer a POST to `path` with `answer(theme)` (a 503) before its body is read when `full(theme)` names a
+    theme whose queue is full; `theme` comes from the query string (?theme=...), if the client sends it."""
+
+    def __init__(self, app, *, path: str, full, answer) -> None:
+        self.app, self.path, self.full, self.answer = app, path, full, answer
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            theme = self.full(query.get("theme", [None])[0])
+            if theme is not None:
+                return await self.answer(theme)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 class _BodyTooLarge(Exception):

@@ -162,7 +162,8 @@ async function makePicture(variation) {
     form.append("sketch", await sketchBlob(), "drawing.png");
     form.append("theme", theme);
     if (variation !== null) form.append("variation", String(variation));
-    const answer = await fetch("/v1/generate", { method: "POST", body: form });
+    // the theme in the URL too: a busy service says so before the drawing is uploaded
+    const answer = await fetch(`/v1/generate?theme=${encodeURIComponent(theme)}`, { method: "POST", body: form });
     if (!answer.ok) {
       const problem = await answer.json().catch(() => ({ detail: `HTTP ${answer.status}` }));
       throw new Error(answer.status === 503 ? "busy" : problem.detail);
