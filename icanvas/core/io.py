@@ -17,7 +17,9 @@ def atomic_path(path: Path, *, durable: bool = False) -> Iterator[Path]:
     the new one, never an empty one. For what is costly to lose (checkpoints, the resume state)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # One temporary name per file, not per process: a run killed mid-write leaves it behind, and the next run
+    # that writes the file writes over it and renames it away.
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
         yield tmp
         if durable:
