@@ -12,10 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-from icanvas.pix2pix.checkpoints import ModelInfo, read_info, save_generator
-from icanvas.eval.compare import photo_scores, picture_problem
 from icanvas.core.images import load_rgb, save_png
+from icanvas.eval.compare import photo_scores, picture_problem
 from icanvas.pipeline.painter import sketches_to_tensor
+from icanvas.pix2pix.checkpoints import ModelInfo, read_info, save_generator
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
 from icanvas.sketch.lines import measure_style
 

@@ -13,8 +13,8 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
-from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
 from icanvas.data.pairing import plan_paired, write_pairs
+from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
 
 
 def _free_port() -> int:

@@ -15,12 +15,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
+from servekit import LiveServer, decode_png, drawing, install_tiny_model, odd_uploads, png_bytes
 
 from icanvas.core.images import load_gray
 from icanvas.data.demo import make_demo
 from icanvas.data.pairing import plan_paired, write_pairs
-from servekit import LiveServer, decode_png, drawing, install_tiny_model, odd_uploads, png_bytes
 
 pytestmark = pytest.mark.timeout(300)
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
@@ -75,7 +74,7 @@ def test_train_killed_after_a_save_loses_at_most_one_save_interval(shared_dir, t
     checkpoints = root / "runs" / "custom" / "k" / "checkpoints"
     proc = subprocess.Popen(icanvas(root, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     kill_when(proc, lambda: len(list(checkpoints.glob("epoch_*.safetensors"))) >= 2)
-    import torch   # after the child started: loading torch here takes a core the child wants
+    import torch  # after the child started: loading torch here takes a core the child wants
 
     state = torch.load(checkpoints / "resume.pt", weights_only=True)
     saved = sorted(checkpoints.glob("epoch_*.safetensors"))

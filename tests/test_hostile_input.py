@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from servekit import drawing, install_tiny_model, png_bytes
 
 from icanvas.core.errors import BadInput, UnsupportedImage
 from icanvas.core.images import load_rgb
@@ -22,7 +23,6 @@ from icanvas.pix2pix.checkpoints import ModelInfo, install_model, save_generator
 from icanvas.pix2pix.config import TrainConfig
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator
 from icanvas.pix2pix.trainer import train
-from servekit import drawing, install_tiny_model, png_bytes
 
 TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "2", "--no-sketch-augment", "--val-limit", "2"]
 

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from servekit import decode_png, drawing, install_tiny_model, odd_uploads, png_bytes
 
-from icanvas.pipeline.painter import Painter
 from icanvas.core.paths import model_dir
+from icanvas.pipeline.painter import Painter
 from icanvas.server.app import create_app
 from icanvas.server.batching import QueueFull, ThemeBatcher
 from icanvas.server.limits import ServerSettings
 from icanvas.sketch.normalize import NormalizeOptions, normalize_sketch
-from servekit import decode_png, drawing, install_tiny_model, odd_uploads, png_bytes
 
 FACE = png_bytes(drawing())
 

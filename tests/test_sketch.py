@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from doodles import blank_photo, light_on_dark, load_doodles, photo_of_paper, render, transparent_png
 from PIL import Image
 
-from doodles import blank_photo, light_on_dark, load_doodles, photo_of_paper, render, transparent_png
-from icanvas.eval.fmeasure import tolerant_f
 from icanvas.core.errors import BadInput
 from icanvas.core.images import load_rgb
 from icanvas.data.pairing import read_pair
+from icanvas.eval.fmeasure import tolerant_f
 from icanvas.sketch.augment import augment_sketch
 from icanvas.sketch.lines import LINE_LEVEL, draw_lines, ink_of, line_width_of, margin_of, margins_of, measure_style
 from icanvas.sketch.normalize import NormalizeOptions, normalize_sketch

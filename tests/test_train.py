@@ -16,13 +16,13 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from icanvas.pix2pix.checkpoints import ModelInfo, load_generator, save_generator
-from icanvas.pipeline.painter import Painter
-from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights, per_image_statistics
-from icanvas.data.pairing import pair_files, plan_paired, write_pairs
-from icanvas.pix2pix.dataset import PairDataset, to_model_input
 from icanvas.core.errors import BadInput
+from icanvas.data.pairing import pair_files, plan_paired, write_pairs
+from icanvas.pipeline.painter import Painter
+from icanvas.pix2pix.checkpoints import ModelInfo, load_generator, save_generator
 from icanvas.pix2pix.config import stored_config
+from icanvas.pix2pix.dataset import PairDataset, to_model_input
+from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights, per_image_statistics
 from icanvas.pix2pix.trainer import TrainConfig, lr_factor, train
 
 TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "2", "--no-sketch-augment", "--val-limit", "4"]

@@ -16,8 +16,8 @@ import typer
 from typer.core import TyperGroup
 
 from icanvas import __version__
-from icanvas.cli.common import AppState
 from icanvas.cli import compare, edges, fetch, generate, pair, serve, train
+from icanvas.cli.common import AppState
 from icanvas.core.errors import IcanvasError
 from icanvas.core.paths import resolve_root
 

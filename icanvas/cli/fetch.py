@@ -9,15 +9,23 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.filesize import decimal
-from rich.progress import (BarColumn, Progress, ProgressColumn, SpinnerColumn, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from icanvas.cli.common import AppState, finish, say, state, stderr_console
-from icanvas.data.fetch import fetch_theme
 from icanvas.core.errors import BadInput
 from icanvas.core.themes import THEMES
+from icanvas.data.fetch import fetch_theme
 
 
 class _AmountColumn(ProgressColumn):

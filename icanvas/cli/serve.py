@@ -32,8 +32,8 @@ def serve(
     POST /v1/generate, GET /v1/themes, /healthz, /readyz, /docs, and the drawing page at /."""
     import uvicorn
 
-    from icanvas.server.app import choose_themes, create_app, load_models
     from icanvas.core.runtime import resolve_device
+    from icanvas.server.app import choose_themes, create_app, load_models
     from icanvas.server.limits import MB, ServerSettings
 
     st = state(ctx)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from icanvas.core.errors import BadInput, Failure, IcanvasError, NotFound
 from icanvas.core.images import find_images, load_gray, load_rgb, save_png, split_ab
+from icanvas.core.progress import OnProgress, steps
 
 SPLITS = ("train", "val", "test")
 
@@ -189,7 +190,7 @@ def write_pairs(jobs: list[PairJob], problems: list[Failure], out: Path, *, size
 
 def make_pairs(out: Path, *, edges: Path | None = None, photos: Path | None = None, paired: Path | None = None,
                size: int = 256, val: float = 0.05, test: float = 0.0, seed: int = 0, force: bool = False,
-               workers: int = 4, on_progress: Callable[[int, int], None] = lambda done, total: None) -> PairReport:
+               workers: int = 4, on_progress: OnProgress = lambda done, total: None) -> PairReport:
     """The whole of `icanvas pair`: edges beside photos matched by name (or already-paired A|B images), split and
     written under out; NotFound when there is nothing to pair."""
     if paired is not None:
@@ -199,15 +200,8 @@ def make_pairs(out: Path, *, edges: Path | None = None, photos: Path | None = No
     if not jobs:
         source = paired if paired is not None else f"{edges} and {photos}"
         raise NotFound(f"{source}: nothing to pair (no images{'' if paired else ' with matching names'})")
-    done = 0
-
-    def step(_: str) -> None:
-        nonlocal done
-        done += 1
-        on_progress(done, len(jobs))
-
-    on_progress(0, len(jobs))
-    return write_pairs(jobs, problems, out, size=size, force=force, workers=workers, on_item=step)
+    return write_pairs(jobs, problems, out, size=size, force=force, workers=workers,
+                       on_item=steps(len(jobs), on_progress))
 
 
 def pair_files(folder: Path) -> list[Path]:

@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from icanvas.core.errors import BadInput, Failure, IcanvasError, NotFound
+from icanvas.core.errors import Failure, IcanvasError, NotFound
 from icanvas.core.images import load_rgb
 from icanvas.data.pairing import read_pair
 from icanvas.eval.fmeasure import edge_mask, tolerant_f
 from icanvas.pipeline.painter import Painter
-from icanvas.pix2pix.checkpoints import WEIGHTS_NAME, ModelInfo, install_model
+from icanvas.pix2pix.checkpoints import WEIGHTS_NAME, ModelInfo
 from icanvas.sketch.lines import LINE_LEVEL
 from icanvas.sketch.normalize import normalize_sketch
 

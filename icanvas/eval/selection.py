@@ -11,11 +11,18 @@ from typing import Callable, Sequence
 from icanvas.core.errors import BadInput, Failure
 from icanvas.core.images import find_images
 from icanvas.core.paths import runs_dir
+from icanvas.core.progress import OnProgress, steps
 from icanvas.core.runtime import resolve_device
 from icanvas.data.pairing import pair_files
 from icanvas.edges.pipeline import EdgeDetector, EdgeSettings
-from icanvas.eval.compare import (CheckpointResult, Comparison, compare_checkpoints, find_checkpoints, load_pairs,
-                                  load_sketches)
+from icanvas.eval.compare import (
+    CheckpointResult,
+    Comparison,
+    compare_checkpoints,
+    find_checkpoints,
+    load_pairs,
+    load_sketches,
+)
 from icanvas.eval.report import write_report
 from icanvas.pix2pix.checkpoints import install_model
 
@@ -41,7 +48,7 @@ def usable(winner: CheckpointResult) -> bool:
 def compare_runs(root: Path, runs: Sequence[Path], sketches: Path, *, pairs: Path | None = None,
                  max_pairs: int = 50, out: Path | None = None, select: bool = False, device: str = "auto",
                  progress: Callable[[str], None] | None = None,
-                 on_progress: Callable[[int, int], None] = lambda done, total: None) -> CompareResult:
+                 on_progress: OnProgress = lambda done, total: None) -> CompareResult:
     """Score the checkpoints of `runs` on the drawings in `sketches` (and the first max_pairs A|B pairs in
     `pairs`), write the report to `out` (default <root>/runs/<theme>/compare) and, with select, install the
     winner under <root>/models/<theme>/; BadInput when nothing usable is there to compare or to install."""
@@ -59,14 +66,7 @@ def compare_runs(root: Path, runs: Sequence[Path], sketches: Path, *, pairs: Pat
     def edges_for(size: int):
         return EdgeDetector(root, EdgeSettings(size=size), dev, progress=progress).batch
 
-    total, done = len(checkpoints) * (len(good) + len(pair_list)), 0
-
-    def step() -> None:
-        nonlocal done
-        done += 1
-        on_progress(done, total)
-
-    on_progress(0, total)
+    step = steps(len(checkpoints) * (len(good) + len(pair_list)), on_progress)
     comparison = compare_checkpoints(checkpoints, good, edges_for, pairs=pair_list, device=dev, on_step=step)
     winner = comparison.winner
     selected = None

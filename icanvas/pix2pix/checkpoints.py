@@ -18,8 +18,8 @@ from safetensors.torch import load_file, safe_open, save_file
 from icanvas import __version__
 from icanvas.core.errors import BadInput, IcanvasError, NotFound
 from icanvas.core.io import atomic_path, write_json_atomic
-from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, per_image_statistics
 from icanvas.core.paths import check_name, model_dir
+from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, per_image_statistics
 
 META_KEY = "icanvas_model"
 WEIGHTS_NAME = "generator.safetensors"

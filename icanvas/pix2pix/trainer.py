@@ -17,7 +17,7 @@ import math
 import signal
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -31,17 +31,22 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from icanvas import __version__
-from icanvas.pix2pix.checkpoints import ModelInfo, save_generator
-from icanvas.pix2pix.config import CONFIG_NAME, STATE_NAME, TrainConfig, check_resumable, check_settings
-from icanvas.pix2pix.distributed import World, any_rank, sync_batch_norm
-from icanvas.core.runtime import resolve_device
 from icanvas.core.errors import BadInput, NotFound
 from icanvas.core.images import save_png
 from icanvas.core.io import atomic_path, write_bytes_atomic, write_json_atomic
-from icanvas.pix2pix.networks import (GeneratorConfig, PatchDiscriminator, UnetGenerator, init_weights,
-                                      per_image_statistics)
+from icanvas.core.runtime import resolve_device
 from icanvas.data.pairing import pair_files
+from icanvas.pix2pix.checkpoints import ModelInfo, save_generator
+from icanvas.pix2pix.config import CONFIG_NAME, STATE_NAME, TrainConfig, check_resumable, check_settings
 from icanvas.pix2pix.dataset import EpochSampler, PairDataset, memory_format, to_model_input
+from icanvas.pix2pix.distributed import World, any_rank, sync_batch_norm
+from icanvas.pix2pix.networks import (
+    GeneratorConfig,
+    PatchDiscriminator,
+    UnetGenerator,
+    init_weights,
+    per_image_statistics,
+)
 from icanvas.sketch.augment import augment_sketch
 from icanvas.sketch.lines import measure_style
 

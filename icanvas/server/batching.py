@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
 from icanvas.pipeline.painter import Painter
 
 
