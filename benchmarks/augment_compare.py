@@ -7,6 +7,8 @@ L1/SSIM on the held-out pairs. Prints both figures and their ratio, measured in 
         --pairs ../shared/data/edges2shoes_120 --quickdraw ../shared/data/quickdraw --work /tmp/augcmp
 
 On a GPU, raise --steps and --ngf (e.g. --steps 20000 --ngf 64 --batch-size 1, pix2pix's own settings).
+The figures, with the commit, the machine and the date, go to benchmarks/results/augment_compare-<date>-<time>.json
+(see benchmarks/results.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from results import write_result  # benchmarks/results.py (this script's folder is on sys.path)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from doodles import load_doodles, render  # noqa: E402  (the same renderer the tests use)
@@ -30,6 +34,15 @@ def icanvas(root: Path, *args: str) -> dict:
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def ratio(a: float, b: float) -> float | None:
+    """a / b, or None where b is 0 (a model that scored nothing has no meaningful ratio)."""
+    return a / b if b else None
+
+
+def shown(r: float | None) -> str:
+    return f"{r:8.2f}" if r is not None else f"{'-':>8}"
 
 
 def main() -> None:
@@ -70,12 +83,22 @@ def main() -> None:
     print(f"\n{report['sketches']} hand-drawn doodles ({', '.join(CATEGORIES)}), {report['pairs']} held-out pairs")
     print(f"{'':22}{'augment':>10}{'plain':>10}{'ratio':>8}")
     for key, label in [("fidelity", "sketch fidelity F"), ("precision", "  precision"), ("recall", "  recall")]:
-        print(f"{label:22}{a[key]:10.3f}{p[key]:10.3f}{a[key] / max(p[key], 1e-9):8.2f}")
+        print(f"{label:22}{a[key]:10.3f}{p[key]:10.3f}{shown(ratio(a[key], p[key]))}")
     print(f"{'degenerate pictures':22}{a['degenerate']:10d}{p['degenerate']:10d}")
     for key in ("l1", "ssim"):
         print(f"{'pairs ' + key.upper():22}{a['pairs'][key]:10.3f}{p['pairs'][key]:10.3f}"
-              f"{a['pairs'][key] / max(p['pairs'][key], 1e-9):8.2f}")
+              f"{shown(ratio(a['pairs'][key], p['pairs'][key]))}")
     print(f"report: {report['report']}")
+    runs = {name: {"fidelity": r["fidelity"], "precision": r["precision"], "recall": r["recall"],
+                   "degenerate": r["degenerate"], "pairs_l1": r["pairs"]["l1"], "pairs_ssim": r["pairs"]["ssim"],
+                   "checkpoint": checkpoints[name]} for name, r in rows.items()}
+    figures = {"size": args.size, "ngf": args.ngf, "ndf": args.ngf, "batch_size": args.batch_size,
+               "steps": args.steps, "seed": args.seed, "pairs_folder": str(args.pairs), "categories": CATEGORIES,
+               "sketches": report["sketches"], "held_out_pairs": report["pairs"], "report": report["report"],
+               "runs": runs, "augment_over_plain": {k: ratio(runs["augment"][k], runs["plain"][k])
+                                                    for k in ("fidelity", "precision", "recall", "pairs_l1",
+                                                              "pairs_ssim")}}
+    print(f"results: {write_result('augment_compare', figures)}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 
 Prints HED ms/image (the default border, and bare 256 px for comparison with other HED ports), post-processing
 ms/image and its share of HED time, whole-pipeline images/s (decode threads, batches, worker processes), and the
-ratio of the pipeline to a plain one-image-at-a-time loop over the same functions.
+ratio of the pipeline to a plain one-image-at-a-time loop over the same functions. The figures, with the
+commit, the machine and the date, go to benchmarks/results/edges-<date>-<time>.json (see benchmarks/results.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from icanvas.edges.pipeline import EdgeDetector, EdgeSettings, prepare_photo, run_edges
-from icanvas.edges.postprocess import postprocess
 from icanvas.core.images import find_images, load_rgb, save_png
+from icanvas.edges.pipeline import EdgeDetector, EdgeSettings, default_workers, prepare_photo, run_edges
+from icanvas.edges.postprocess import postprocess
+from results import write_result
 
 
 def photos(data: Path | None, n: int) -> list[np.ndarray]:
@@ -57,12 +59,11 @@ def main() -> None:
                     help="as icanvas edges: cores - 1 (up to 8) on a GPU; on a CPU 1, or 0 with <= 2 cores")
     args = ap.parse_args()
 
-    from icanvas.cli.edges import default_workers
-
     settings = EdgeSettings()
     det = EdgeDetector(args.root, settings, args.device)
     batch = args.batch_size or (8 if det.device.type == "cuda" else 4)
-    workers = default_workers(str(det.device)) if args.workers is None else args.workers
+    workers = default_workers(det.device) if args.workers is None else args.workers
+    real = args.data is not None and args.data.is_dir()
     pics = photos(args.data, args.n)
     print(f"{len(pics)} photos, 256x256, device {det.device}, batch {batch}, workers {workers}, "
           f"border {settings.border}")
@@ -103,6 +104,15 @@ def main() -> None:
     print(f"post-processing:              {post_ms:8.1f} ms/image  ({post_ms / hed_ms:.1%} of HED time)")
     print(f"plain loop (one at a time):   {plain_rate:8.2f} images/s")
     print(f"pipeline:                     {pipe_rate:8.2f} images/s  ({pipe_rate / plain_rate:.2f}x the plain loop)")
+    path = write_result("edges", {
+        "photos": len(pics), "data": str(args.data) if real else "synthetic 256x256 pictures",
+        "device": str(det.device), "batch_size": batch, "workers": workers, "border": settings.border,
+        "hed_ms": hed_ms, "hed_bare_ms": hed_bare_ms, "hed_border128_ms": hed_128_ms,
+        "border_cost": hed_ms / hed_bare_ms, "border128_cost": hed_128_ms / hed_bare_ms,
+        "postprocess_ms": post_ms, "postprocess_share_of_hed": post_ms / hed_ms,
+        "plain_images_per_s": plain_rate, "pipeline_images_per_s": pipe_rate,
+        "pipeline_over_plain": pipe_rate / plain_rate})
+    print(f"results: {path}")
 
 
 if __name__ == "__main__":

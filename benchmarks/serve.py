@@ -7,6 +7,9 @@ alike; the ratios are what to read.
 
     python benchmarks/serve.py                  # 2 rounds, 16 requests per concurrency level and configuration
     python benchmarks/serve.py --rounds 3 --requests 24 --json
+
+The figures, with the commit, the machine and the date, go to benchmarks/results/serve-<date>-<time>.json (see
+benchmarks/results.py).
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ import httpx
 import numpy as np
 import torch
 
+from icanvas.core.images import encode_png, load_rgb
+from icanvas.pipeline.painter import Painter
 from icanvas.pix2pix.checkpoints import ModelInfo, install_model, save_generator
-from icanvas.core.images import encode_png
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
+from results import write_result
 
 CONCURRENCY = (1, 4, 8)
 
@@ -124,24 +129,19 @@ def load(url: str, sketches: list[bytes], requests: int, concurrency: int) -> tu
 def model_ceiling(root: Path, sketches: list[bytes], reps: int = 4) -> float:
     """How much faster per image the generator alone runs in batches of 8 than one by one: the most that
     batching can give on this machine. Best of `reps` for each, as other work on the machine only slows."""
-    from icanvas.pix2pix.checkpoints import load_generator
-    from icanvas.core.images import load_rgb
-    from icanvas.pipeline.painter import run_batch
-    from icanvas.sketch.normalize import normalize_sketch
-
-    net, info = load_generator(root / "models" / "demo")
-    batch = [normalize_sketch(load_rgb(s), 256, info.sketch_style) for s in sketches[:8]]
+    painter = Painter.from_pretrained(root / "models" / "demo", device="cpu")
+    batch = [painter.normalize(load_rgb(s)) for s in sketches[:8]]
     for _ in range(2):  # warm up both shapes
-        run_batch(net, batch[:1])
-        run_batch(net, batch)
+        painter.paint(batch[:1])
+        painter.paint(batch, batch_size=len(batch))
     single, eight = [], []
     for _ in range(reps):
         start = time.perf_counter()
         for s in batch:
-            run_batch(net, [s])
+            painter.paint([s])
         single.append(time.perf_counter() - start)
         start = time.perf_counter()
-        run_batch(net, batch)
+        painter.paint(batch, batch_size=len(batch))
         eight.append(time.perf_counter() - start)
     return min(single) / min(eight)
 
@@ -189,6 +189,8 @@ def main() -> None:
     result = {"model": f"unet_256 ngf {args.ngf}", "cpu_threads": torch.get_num_threads(), "cores": os.cpu_count(),
               "rounds": args.rounds, "requests": args.requests, "max_wait_ms": args.max_wait_ms, "rows": rows,
               "batched_over_single_requests_per_s": ratios, "model_alone_batch8_over_batch1": ceiling}
+    path = write_result("serve", result)
+    print(f"results: {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))
         return

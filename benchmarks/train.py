@@ -12,6 +12,9 @@ busy machine slows both alike: read the ratios. "data wait" is the share of the 
     python benchmarks/train.py --threads 1 --rounds 3 --json
     python benchmarks/train.py --amp                  # also icanvas --amp (bfloat16 autocast) on the CPU
     python benchmarks/train.py --device cuda          # icanvas with bfloat16 autocast (its CUDA default)
+
+The figures, with the commit, the machine and the date, go to benchmarks/results/train-<date>-<time>.json (see
+benchmarks/results.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 import warnings
@@ -35,6 +39,7 @@ from icanvas.pix2pix.distributed import World
 from icanvas.pix2pix.networks import GeneratorConfig, PatchDiscriminator, UnetGenerator, init_weights
 from icanvas.pix2pix.dataset import EpochSampler, PairDataset, to_model_input
 from icanvas.pix2pix.trainer import Pix2Pix, TrainConfig
+from results import write_result
 
 
 def make_pairs(folder: Path, n: int, size: int) -> list[Path]:
@@ -232,6 +237,12 @@ def main() -> None:
                              "threads": torch.get_num_threads(), "images_per_s": rate, "ratio": rate / base_rate,
                              "data_wait": r.wait / r.seconds, "steps": args.steps * args.rounds})
             del impls
+    path = write_result("train", {
+        "model": f"unet_{args.size} + PatchGAN, ngf = ndf = 64", "size": args.size, "device": str(device),
+        "threads": torch.get_num_threads(), "steps_per_round": args.steps, "rounds": args.rounds,
+        "workers": args.workers, "base_workers": args.base_workers, "sketch_augment": args.sketch_augment,
+        "cpu_amp_row": args.amp, "rows": rows})
+    print(f"results: {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows))
         return

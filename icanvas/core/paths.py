@@ -1,4 +1,4 @@
-"""Where things live under the icanvas root (see DESIGN.md's data flow).
+"""Where things live under the icanvas root (see docs/architecture.md for the data flow).
 
 Theme and run names become folder names, and they come from users and from files (a checkpoint's metadata):
 every path here checks its names with `check_name`, so no name can lead outside the root.

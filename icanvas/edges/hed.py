@@ -7,6 +7,8 @@ alignment (tf.image.resize); a 1x1 fusion of the five; the sigmoid of the fused 
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -41,16 +43,21 @@ class HED(nn.Module):
             renamed[".".join(parts)] = value
         return super().load_state_dict(renamed, strict=strict, assign=assign)
 
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        """rgb: (B, 3, H, W) float on the 0..255 scale -> (B, 1, H, W) edge probability in [0, 1]."""
+    def vgg(self, rgb: torch.Tensor) -> Iterator[torch.Tensor]:
+        """The VGG16 activations after each of the five blocks, for rgb (B, 3, H, W) on the 0..255 scale."""
         mean = torch.tensor(BGR_MEAN, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
         x = rgb.flip(1) - mean  # RGB -> BGR, minus the Caffe/VGG mean
-        h, w = x.shape[-2:]
-        sides = []
         for i in range(1, 6):
             if i > 1:
                 x = F.max_pool2d(x, 2, 2, ceil_mode=True)
             x = getattr(self, f"block{i}")(x)
+            yield x
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        """rgb: (B, 3, H, W) float on the 0..255 scale -> (B, 1, H, W) edge probability in [0, 1]."""
+        h, w = rgb.shape[-2:]
+        sides = []
+        for i, x in enumerate(self.vgg(rgb), start=1):
             side = getattr(self, f"dsn{i}")(x)
             if i > 1:
                 side = F.interpolate(side, size=(h, w), mode="bilinear", align_corners=False, antialias=False)

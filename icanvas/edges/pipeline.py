@@ -32,7 +32,7 @@ from icanvas.edges.weights import load_hed
 @dataclass(frozen=True)
 class EdgeSettings:
     """How a photo becomes a drawing. The defaults are icanvas's, chosen by the F curve on edges2shoes
-    (README, `icanvas edges`); PRESETS["pix2pix-matlab"] holds the authors' values."""
+    (docs/edges.md); PRESETS["pix2pix-matlab"] holds the authors' values."""
 
     size: int = 256            # output drawings are size x size (photos are squashed, as pix2pix's edges2* data)
     border: int = 32           # reflect-pad the photo by this many px before HED, crop after

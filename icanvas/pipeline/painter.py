@@ -49,7 +49,7 @@ def resolve_model(root: Path, theme: str | None = None, checkpoint: Path | None 
     if theme not in THEMES:
         raise NotFound(f"unknown theme '{theme}': choose one of {', '.join(THEMES)}")
     raise NotFound(f"no model installed for theme '{theme}' in {model_dir(root, theme)}: train or fetch one: "
-                   f"'icanvas train {theme}', then 'icanvas compare <run> --sketches DIR --select'")
+                   f"'icanvas train --theme {theme}', then 'icanvas compare <run> --sketches DIR --select'")
 
 
 def sketches_to_tensor(sketches: Sequence[np.ndarray], input_nc: int = 3) -> torch.Tensor:
