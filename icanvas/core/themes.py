@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from icanvas.core.errors import NotFound
 
-PIX2PIX_DATASETS = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets"
+PIX2PIX_DATASETS = "https://efrosgans.eecs.berkeley.edu/pix2pix/datasets"
 
 
 @dataclass(frozen=True)

