@@ -18,21 +18,15 @@ if TYPE_CHECKING:
 
 
 def _table(comparison: Comparison) -> Table:
-    from icanvas.eval.compare import RULE
+    from icanvas.eval.report import score_table
 
-    with_pairs = comparison.pairs > 0
-    table = Table(title="checkpoints, best first", caption=RULE)
-    longest = max(len(r.label) for r in comparison.results)
-    table.add_column("checkpoint", no_wrap=True, min_width=longest)
-    for name in ["score", "fidelity F", "precision", "recall", "degenerate"] + \
-            (["L1", "PSNR", "SSIM"] if with_pairs else []):
+    head, rows = score_table(comparison)
+    table = Table(title="checkpoints, best first", caption=comparison.rule)
+    table.add_column(head[0], no_wrap=True, min_width=max(len(r.label) for r in comparison.results))
+    for name in head[1:]:
         table.add_column(name, justify="right")
-    for r in comparison.results:
-        row = [escape(r.label), f"{r.score:.3f}", f"{r.fidelity:.3f}", f"{r.precision:.3f}", f"{r.recall:.3f}",
-               f"{r.degenerate}/{len(r.sketches)}"]
-        if with_pairs:
-            row += [f"{r.pairs['l1']:.3f}", f"{r.pairs['psnr']:.2f}", f"{r.pairs['ssim']:.3f}"]
-        table.add_row(*row)
+    for row in rows:
+        table.add_row(*map(escape, row))
     return table
 
 
@@ -44,6 +38,10 @@ def compare(
     pairs: Optional[Path] = typer.Option(None, "--pairs", "-p",
                                          help="Folder of held-out A|B pairs (e.g. <root>/data/<theme>/pairs/test)."),
     max_pairs: int = typer.Option(50, "--max-pairs", min=1, help="Score at most this many pairs (the first ones)."),
+    photos: Optional[Path] = typer.Option(None, "--photos", help="Held-out photos of the theme for realism "
+                                          "(default: the photo halves of --pairs)."),
+    rank_by: str = typer.Option("both", "--rank-by", help="Rank on both fidelity and realism (and SSIM with "
+                                "--pairs), or on 'fidelity' or 'realism' alone."),
     out: Optional[Path] = typer.Option(None, "--out", "-o",
                                        help="Report folder [<root>/runs/<theme>/compare]."),
     select: bool = typer.Option(False, "--select", help="Install the winner as <root>/models/<theme>/."),
@@ -56,7 +54,8 @@ def compare(
     from icanvas.eval.selection import compare_runs
 
     with progress_bar(st, "compare", unit="pictures") as on_progress:
-        result = compare_runs(st.root, runs, sketches, pairs=pairs, max_pairs=max_pairs, out=out, select=select,
+        result = compare_runs(st.root, runs, sketches, pairs=pairs, max_pairs=max_pairs, photos=photos,
+                              rank_by=rank_by, out=out, select=select,
                               device=device, progress=lambda m: say(st, m),
                               on_progress=on_progress)
     comparison, winner = result.comparison, result.comparison.winner

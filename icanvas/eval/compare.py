@@ -17,17 +17,24 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from icanvas.core.errors import Failure, IcanvasError, NotFound
+from icanvas.core.errors import BadInput, Failure, IcanvasError, NotFound
 from icanvas.core.images import load_rgb
 from icanvas.data.pairing import read_pair
 from icanvas.eval.fmeasure import edge_mask, tolerant_f
+from icanvas.eval.realism import RealismScorer
 from icanvas.pipeline.painter import Painter
 from icanvas.pix2pix.checkpoints import WEIGHTS_NAME, ModelInfo
 from icanvas.sketch.lines import LINE_LEVEL
 from icanvas.sketch.normalize import normalize_sketch
 
-RULE = ("score = mean sketch fidelity F over the hand-drawn sketches (a degenerate picture counts 0); "
-        "with --pairs, score = (F + mean SSIM on the pairs) / 2. Highest score wins; on a tie, the later epoch.")
+RANK_BY = ("both", "fidelity", "realism")
+RULES = {
+    "both": "score = the mean of sketch fidelity F (mean over the hand-drawn sketches, a degenerate picture counts "
+            "0), realism R (when photos are given) and mean SSIM on the held-out pairs (with --pairs)",
+    "fidelity": "score = sketch fidelity F alone (mean over the hand-drawn sketches, a degenerate picture counts 0)",
+    "realism": "score = realism R alone (KID(sketches) / (KID(sketches) + KID(pictures)), KID to the photos)",
+}
+TIE = ". Highest score wins; on a tie, the later epoch."
 FIDELITY_TOLERANCE = 2.0   # px: an edge of the picture within this distance of a sketch line counts as on it
 
 EdgeFn = Callable[[list[np.ndarray]], list[np.ndarray]]   # pictures (HxWx3) -> drawings (HxW uint8, 0 = line)
@@ -123,6 +130,17 @@ def load_sketches(paths: Sequence[Path]) -> tuple[list[tuple[str, np.ndarray]], 
     return good, refused
 
 
+def load_photos(paths: Sequence[Path]) -> tuple[list[np.ndarray], list[Failure]]:
+    """Decoded photos (RGB) and the ones refused."""
+    good, refused = [], []
+    for path in paths:
+        try:
+            good.append(load_rgb(path))
+        except IcanvasError as exc:
+            refused.append(Failure.of(str(path), exc))
+    return good, refused
+
+
 def load_pairs(paths: Sequence[Path]) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[Failure]]:
     """Decoded A|B pairs (sketch, photo), read once for all checkpoints, and the ones refused."""
     good, refused = [], []
@@ -150,6 +168,8 @@ class CheckpointResult:
     degenerate: int                      # pictures the guard caught
     sketches: list[SketchScore] = field(default_factory=list)
     pairs: dict[str, float] = field(default_factory=dict)   # mean l1, psnr, ssim over the pairs (if any)
+    realism: float | None = None         # R (see eval.realism), when photos are given
+    kid: float | None = None             # KID of the pictures to the photos
     score: float = 0.0
 
     def summary(self) -> dict:
@@ -164,24 +184,40 @@ class Comparison:
     inputs: list[np.ndarray]             # the normalised sketches (of the first checkpoint's size and style)
     pictures: dict[str, list[np.ndarray]]  # label -> one picture per sketch
     pairs: int = 0
+    rank_by: str = "both"
+    photos: dict | None = None           # the photo set realism was measured against: source, count
+
+    @property
+    def rule(self) -> str:
+        return RULES[self.rank_by] + TIE
 
     @property
     def winner(self) -> CheckpointResult:
         return self.results[0]
 
 
-def rank(results: list[CheckpointResult], with_pairs: bool) -> list[CheckpointResult]:
-    """Apply RULE: set each score, best first."""
+def rank(results: list[CheckpointResult], rank_by: str = "both") -> list[CheckpointResult]:
+    """Apply RULES[rank_by]: set each score, best first."""
+    if rank_by not in RULES:
+        raise BadInput(f"rank by {rank_by!r}: expected one of {', '.join(RANK_BY)}")
+    if rank_by == "realism" and any(r.realism is None for r in results):
+        raise BadInput("ranking by realism needs photos of the theme (held-out pairs or a photo folder) and "
+                       "at least 2 sketches")
     for r in results:
-        r.score = round((r.fidelity + r.pairs["ssim"]) / 2 if with_pairs else r.fidelity, 4)
+        parts = {"fidelity": [r.fidelity], "realism": [r.realism],
+                 "both": [r.fidelity, r.realism, r.pairs.get("ssim")]}[rank_by]
+        r.score = round(float(np.mean([p for p in parts if p is not None])), 4)
     return sorted(results, key=lambda r: (-r.score, -(r.epoch or 0)))
 
 
 def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[str, np.ndarray]],
                         edges_for: Callable[[int], EdgeFn], *,
                         pairs: Sequence[tuple[np.ndarray, np.ndarray]] = (),
-                        device: str = "cpu", on_step: Callable[[], None] = lambda: None) -> Comparison:
-    """Score every checkpoint on the hand-drawn sketches (name, RGB) and the held-out pairs (sketch, photo).
+                        realism_for: Callable[[int], RealismScorer] | None = None,
+                        rank_by: str = "both", device: str = "cpu",
+                        on_step: Callable[[], None] = lambda: None) -> Comparison:
+    """Score every checkpoint on the hand-drawn sketches (name, RGB), the held-out pairs (sketch, photo) and,
+    with realism_for(size) (a scorer for pictures of that size), how photo-like its pictures of the sketches are.
 
     edges_for(size) gives the edge pipeline at a model size (HED + post-processing in icanvas; tests may pass a
     cheaper one). on_step is called once per checkpoint and sketch/pair."""
@@ -198,14 +234,17 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
         for _ in scores:
             on_step()
         pair_means = _pair_means(painter, pairs, on_step) if pairs else {}
+        scorer = realism_for(painter.size) if realism_for is not None else None
+        real = scorer(made, normalized) if scorer is not None and len(made) >= 2 else None
         info = painter.info
         results.append(CheckpointResult(
             label=label, path=str(path), theme=info.theme, run=info.run, epoch=info.epoch, size=painter.size,
             fidelity=_mean([s.f for s in scores]), precision=_mean([s.precision for s in scores]),
             recall=_mean([s.recall for s in scores]), degenerate=sum(s.problem is not None for s in scores),
-            sketches=scores, pairs=pair_means))
+            sketches=scores, pairs=pair_means, realism=real and real.score, kid=real and real.kid))
         pictures[label] = made
-    return Comparison(rank(results, bool(pairs)), names, inputs or [], pictures, len(pairs))
+    photos = {"source": scorer.source, "count": scorer.photos} if realism_for is not None else None
+    return Comparison(rank(results, rank_by), names, inputs or [], pictures, len(pairs), rank_by, photos)
 
 
 def _mean(values: list[float]) -> float:

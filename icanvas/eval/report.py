@@ -12,7 +12,24 @@ from PIL import Image, ImageDraw, ImageFont
 
 from icanvas.core.images import encode_png, save_png
 from icanvas.core.io import write_bytes_atomic, write_json_atomic
-from icanvas.eval.compare import RULE, Comparison
+from icanvas.eval.compare import Comparison
+
+
+def score_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    """The score table as text: the column names, then one row per checkpoint, best first."""
+    has_realism, has_pairs = comparison.photos is not None, comparison.pairs > 0
+    head = ["checkpoint", "score", "fidelity F", "precision", "recall", "degenerate"] + \
+        (["realism R", "KID"] if has_realism else []) + (["L1", "PSNR", "SSIM"] if has_pairs else [])
+    rows = []
+    for r in comparison.results:
+        row = [r.label, f"{r.score:.3f}", f"{r.fidelity:.3f}", f"{r.precision:.3f}", f"{r.recall:.3f}",
+               f"{r.degenerate}/{len(r.sketches)}"]
+        if has_realism:
+            row += ["-" if r.realism is None else f"{r.realism:.3f}", "-" if r.kid is None else f"{r.kid:.3f}"]
+        if has_pairs:
+            row += [f"{r.pairs['l1']:.3f}", f"{r.pairs['psnr']:.2f}", f"{r.pairs['ssim']:.3f}"]
+        rows.append(row)
+    return head, rows
 
 
 def _cell(img: np.ndarray, side: int) -> np.ndarray:
@@ -53,17 +70,12 @@ def report_html(comparison: Comparison, selected: str | None = None) -> str:
     """One self-contained page (images inline): the score table, then the grid with the scores per cell."""
     e = html.escape
     res = comparison.results
-    has_pairs = comparison.pairs > 0
-    head = ["rank", "checkpoint", "score", "fidelity F", "precision", "recall", "degenerate"] + \
-        (["L1", "PSNR", "SSIM"] if has_pairs else [])
+    head, rows = score_table(comparison)
+    head = ["rank"] + head
     lines = []
-    for i, r in enumerate(res, 1):
-        cells = [str(i), e(r.label), f"{r.score:.3f}", f"{r.fidelity:.3f}", f"{r.precision:.3f}",
-                 f"{r.recall:.3f}", f"{r.degenerate}/{len(r.sketches)}"]
-        if has_pairs:
-            cells += [f"{r.pairs['l1']:.3f}", f"{r.pairs['psnr']:.2f}", f"{r.pairs['ssim']:.3f}"]
+    for i, cells in enumerate(rows, 1):
         mark = ' class="best"' if i == 1 else ""
-        lines.append(f"<tr{mark}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        lines.append(f"<tr{mark}>" + "".join(f"<td>{e(c)}</td>" for c in [str(i)] + cells) + "</tr>")
     grid_head = "<th>input (normalised)</th>" + "".join(f"<th>{e(r.label)}</th>" for r in res)
     grid_rows = []
     for k, name in enumerate(comparison.sketch_names):
@@ -74,6 +86,8 @@ def report_html(comparison: Comparison, selected: str | None = None) -> str:
             cells.append(f'<td><img src="{_data_uri(comparison.pictures[r.label][k])}"><br>{note}</td>')
         grid_rows.append("<tr>" + "".join(cells) + "</tr>")
     chosen = f"<p>Installed: <b>{e(selected)}</b></p>" if selected else ""
+    photos = "" if comparison.photos is None else (
+        f"<p>Realism against {comparison.photos['count']} photos from {e(comparison.photos['source'])}.</p>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>icanvas compare</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
@@ -81,8 +95,8 @@ td,th{{border:1px solid #ccc;padding:4px;text-align:center;font-size:13px}} tr.b
 img{{width:160px;image-rendering:pixelated}}</style></head><body>
 <h1>icanvas compare</h1>
 <p>{len(res)} checkpoints, {len(comparison.sketch_names)} hand-drawn sketches, {comparison.pairs} held-out pairs.
-Winner: <b>{e(comparison.winner.label)}</b>.</p>{chosen}
-<p>Ranking rule: {e(RULE)}</p>
+Winner: <b>{e(comparison.winner.label)}</b>.</p>{chosen}{photos}
+<p>Ranking rule: {e(comparison.rule)}</p>
 <table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>
 {chr(10).join(lines)}</table>
 <h2>Sketches (rows) by checkpoint (columns)</h2>
@@ -99,8 +113,9 @@ def write_report(out: Path, comparison: Comparison, selected: str | None = None)
     files = {"grid": out / "grid.png", "html": out / "index.html", "metrics": out / "metrics.json"}
     save_png(grid_image(comparison), files["grid"])
     write_bytes_atomic(files["html"], report_html(comparison, selected).encode())
-    metrics = {"rule": RULE, "winner": comparison.winner.label, "selected": selected,
-               "sketches": comparison.sketch_names, "pairs": comparison.pairs,
+    metrics = {"rule": comparison.rule, "rank_by": comparison.rank_by, "winner": comparison.winner.label,
+               "selected": selected, "sketches": comparison.sketch_names, "pairs": comparison.pairs,
+               "photos": comparison.photos,
                "checkpoints": [asdict(r) for r in comparison.results]}
     write_json_atomic(files["metrics"], metrics)
     return {k: str(v) for k, v in files.items()}

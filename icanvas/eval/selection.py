@@ -21,8 +21,10 @@ from icanvas.eval.compare import (
     compare_checkpoints,
     find_checkpoints,
     load_pairs,
+    load_photos,
     load_sketches,
 )
+from icanvas.eval.realism import MIN_PHOTOS, RealismScorer
 from icanvas.eval.report import write_report
 from icanvas.pix2pix.checkpoints import install_model
 
@@ -46,12 +48,15 @@ def usable(winner: CheckpointResult) -> bool:
 
 
 def compare_runs(root: Path, runs: Sequence[Path], sketches: Path, *, pairs: Path | None = None,
-                 max_pairs: int = 50, out: Path | None = None, select: bool = False, device: str = "auto",
+                 max_pairs: int = 50, photos: Path | None = None, rank_by: str = "both", out: Path | None = None,
+                 select: bool = False, device: str = "auto",
                  progress: Callable[[str], None] | None = None,
                  on_progress: OnProgress = lambda done, total: None) -> CompareResult:
     """Score the checkpoints of `runs` on the drawings in `sketches` (and the first max_pairs A|B pairs in
-    `pairs`), write the report to `out` (default <root>/runs/<theme>/compare) and, with select, install the
-    winner under <root>/models/<theme>/; BadInput when nothing usable is there to compare or to install."""
+    `pairs`), realism against `photos` (default: the photo halves of those pairs), rank by `rank_by` (see
+    eval.compare.RULES), write the report to `out` (default <root>/runs/<theme>/compare) and, with select,
+    install the winner under <root>/models/<theme>/; BadInput when nothing usable is there to compare or to
+    install."""
     checkpoints = find_checkpoints(runs)
     good, skipped = load_sketches(find_images([sketches]))
     if not good:
@@ -63,11 +68,25 @@ def compare_runs(root: Path, runs: Sequence[Path], sketches: Path, *, pairs: Pat
     dev = resolve_device(device)
 
     @lru_cache(maxsize=None)
-    def edges_for(size: int):
-        return EdgeDetector(root, EdgeSettings(size=size), dev, progress=progress).batch
+    def detector(size: int) -> EdgeDetector:
+        return EdgeDetector(root, EdgeSettings(size=size), dev, progress=progress)
 
+    if photos is not None:
+        photo_list, bad_photos = load_photos(find_images([photos]))
+        skipped += bad_photos
+        source = str(photos)
+    else:
+        photo_list, source = [b for _, b in pair_list], f"{pairs} (photo halves)"
+
+    @lru_cache(maxsize=None)
+    def realism_for(size: int) -> RealismScorer:
+        return RealismScorer(detector(size).net, photo_list, size, source)
+
+    with_realism = photos is not None or len(photo_list) >= MIN_PHOTOS
     step = steps(len(checkpoints) * (len(good) + len(pair_list)), on_progress)
-    comparison = compare_checkpoints(checkpoints, good, edges_for, pairs=pair_list, device=dev, on_step=step)
+    comparison = compare_checkpoints(checkpoints, good, lambda size: detector(size).batch, pairs=pair_list,
+                                     realism_for=realism_for if with_realism else None, rank_by=rank_by,
+                                     device=dev, on_step=step)
     winner = comparison.winner
     selected = None
     if select and usable(winner):
