@@ -72,6 +72,8 @@ def train(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop (with a checkpoint) after N steps."),
     sketch_augment: Optional[bool] = typer.Option(None, "--sketch-augment/--no-sketch-augment",
                                                   help="Make training edges look hand-drawn (default on)."),
+    augment: Optional[str] = typer.Option(None, "--augment", help="With --sketch-augment, the recipe: hand, "
+                                          "simplify, interior, twins or doodle (docs/sketch-gap.md)."),
     val_limit: Optional[int] = typer.Option(None, "--val-limit", help="Validation pairs scored per epoch "
                                             "(default 100)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
@@ -88,7 +90,7 @@ def train(
     given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, size=size, lr=lr, lambda_l1=lambda_l1,
                                    ngf=ngf, ndf=ndf, device=device, amp=amp, workers=workers, seed=seed,
                                    save_every=save_every, max_steps=max_steps, sketch_augment=sketch_augment,
-                                   val_limit=val_limit).items() if v is not None}
+                                   augment=augment, val_limit=val_limit).items() if v is not None}
     world = distributed.setup(device or "auto")
     try:
         cfg = plan_run(st.root, theme=theme, data=data, run=run, resume=resume, settings=given,

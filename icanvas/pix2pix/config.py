@@ -17,6 +17,7 @@ from icanvas.core.errors import BadInput, NotFound
 from icanvas.core.paths import pairs_dir, run_dir, runs_dir
 from icanvas.core.themes import get_theme
 from icanvas.pix2pix.networks import GeneratorConfig
+from icanvas.sketch.augment import RECIPES
 
 STATE_NAME = "resume.pt"
 CONFIG_NAME = "config.json"
@@ -41,6 +42,7 @@ class TrainConfig:
     ndf: int = 64
     seed: int = 0
     sketch_augment: bool = True
+    augment: str = "hand"          # the sketch augmentation recipe (sketch.augment.RECIPES), with sketch_augment
     device: str = "auto"           # auto, cpu, cuda
     amp: bool | None = None        # None: on for CUDA (bfloat16 autocast), off on the CPU
     workers: int = 0
@@ -50,7 +52,8 @@ class TrainConfig:
     samples: int = 4               # validation sketches in samples/epoch_NNNN.png
 
     # Settings that define the model and its data stream: a resumed run must keep them.
-    FIXED = ("data", "batch_size", "size", "lr", "beta1", "lambda_l1", "ngf", "ndf", "seed", "sketch_augment")
+    FIXED = ("data", "batch_size", "size", "lr", "beta1", "lambda_l1", "ngf", "ndf", "seed", "sketch_augment",
+             "augment")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +69,8 @@ def check_settings(cfg: TrainConfig) -> None:
     if min(cfg.epochs, cfg.batch_size, cfg.save_every, cfg.max_steps or 1, cfg.workers + 1, cfg.val_limit + 1) < 1:
         raise BadInput("epochs, batch_size, save_every and max_steps must be at least 1, "
                        "workers and val_limit at least 0")
+    if cfg.augment not in RECIPES:
+        raise BadInput(f"augment {cfg.augment!r}: expected one of {', '.join(RECIPES)}")
     try:
         GeneratorConfig(size=cfg.size, ngf=cfg.ngf)
     except ValueError as exc:

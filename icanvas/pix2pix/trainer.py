@@ -17,6 +17,7 @@ import math
 import signal
 import time
 from contextlib import nullcontext
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -288,8 +289,8 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
     val_files, bad_val = _check_files(pair_files(data / "val"))
     bad += bad_val
     val_files = val_files[:cfg.val_limit]
-    train_ds = PairDataset(train_files, cfg.size, seed=cfg.seed,
-                           sketch_augment=augment_sketch if cfg.sketch_augment else None)
+    augment = partial(augment_sketch, recipe=cfg.augment) if cfg.sketch_augment else None
+    train_ds = PairDataset(train_files, cfg.size, seed=cfg.seed, sketch_augment=augment)
     validation = _Validation(val_files, cfg.size, cfg.batch_size, device)
     showcase = validation if val_files else _Validation(train_files[:cfg.samples], cfg.size, cfg.samples, device)
 

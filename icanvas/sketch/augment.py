@@ -13,9 +13,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 from skimage.morphology import skeletonize
 
-from scipy.ndimage import binary_fill_holes
-
-from icanvas.sketch.lines import LINE_LEVEL, draw_lines, ink_of
+from icanvas.sketch.lines import LINE_LEVEL, draw_lines, ink_of, outline_of
 
 
 def _wobble(skeleton: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.ndarray:
@@ -66,22 +64,17 @@ def _simplify(skeleton: np.ndarray, tolerance: float) -> np.ndarray:
     return skeletonize(out.astype(bool))
 
 
-def _outline(skeleton: np.ndarray, band: float) -> np.ndarray:
-    """Where the outer outline is: the band along the edge of the silhouette the lines enclose."""
-    closed = cv2.dilate(skeleton.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    return distance_transform_edt(binary_fill_holes(closed)) <= band
-
-
 def _drop_interior(skeleton: np.ndarray, rng: np.random.Generator, keep: float, min_length: float,
                    band: float) -> np.ndarray:
-    """Lines inside the outer outline go: the short ones always, the others with probability 1 - keep; the
-    outline stays (a child draws the silhouette and a few details, HED every crease and seam)."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(skeleton.astype(np.uint8), connectivity=8)
-    on_outline = np.bincount(labels[_outline(skeleton, band)], minlength=len(stats))
-    inside = on_outline < 0.5 * stats[:, cv2.CC_STAT_AREA]
-    drop = inside & ((stats[:, cv2.CC_STAT_AREA] < min_length) | (rng.random(len(stats)) > keep))
-    drop[0] = False
-    return skeleton & ~drop[labels]
+    """Lines inside the outer outline go, cut off where they meet it: the short ones always, the others with
+    probability 1 - keep; the outline stays (a child draws the silhouette and a few details, HED every crease
+    and seam)."""
+    outline = skeleton & outline_of(skeleton, band)
+    inside = skeleton & ~outline
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(inside.astype(np.uint8), connectivity=8)
+    kept = (stats[:, cv2.CC_STAT_AREA] >= min_length) & (rng.random(len(stats)) < keep)
+    kept[0] = False
+    return outline | kept[labels]
 
 
 def _recipe_hand(skeleton: np.ndarray, rng: np.random.Generator, unit: float, side: int) -> np.ndarray:
@@ -105,8 +98,8 @@ def _recipe_simplify(skeleton, rng, unit, side):
 
 
 def _recipe_interior(skeleton, rng, unit, side):
-    return _drop_interior(skeleton, rng, keep=rng.uniform(0.2, 0.7), min_length=rng.uniform(8.0, 24.0) * unit,
-                          band=5.0 * unit)
+    return _drop_interior(skeleton, rng, keep=rng.uniform(0.2, 0.8), min_length=rng.uniform(8.0, 24.0) * unit,
+                          band=4.0 * unit)
 
 
 def _recipe_twins(skeleton, rng, unit, side):

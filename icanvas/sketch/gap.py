@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy.ndimage import binary_fill_holes, distance_transform_edt
 from skimage.morphology import skeletonize
 
-from icanvas.sketch.lines import LINE_LEVEL, ink_of, line_width_of
+from icanvas.sketch.lines import LINE_LEVEL, ink_of, line_width_of, outline_of
 
 MEASURES = ("lines", "length", "interior", "vertices", "short", "width")
-OUTLINE_BAND = 3.0     # px: skeleton pixels this close to the silhouette's edge belong to the outline
+OUTLINE_BAND = 4.0     # px at 256: skeleton pixels this close to the silhouette's edge belong to the outline
 POLYGON_TOLERANCE = 1.5
 
 
@@ -34,10 +33,7 @@ def line_stats(drawing: np.ndarray) -> dict[str, float] | None:
     side = max(drawing.shape)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(skeleton.astype(np.uint8), connectivity=8)
     sizes = stats[1:, cv2.CC_STAT_AREA]
-    # the silhouette: the lines thickened until they close, filled; its edge is the outer outline
-    closed = cv2.dilate(skeleton.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    silhouette = binary_fill_holes(closed)
-    outline = distance_transform_edt(silhouette) <= OUTLINE_BAND + 2.0
+    outline = outline_of(skeleton, OUTLINE_BAND * side / 256)
     contours, _ = cv2.findContours(skeleton.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     corners = sum(len(cv2.approxPolyDP(c, POLYGON_TOLERANCE, False)) for c in contours)
     return {"lines": float(count - 1), "length": total / side,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import cv2
 import numpy as np
-from scipy.ndimage import distance_transform_edt
+from scipy.ndimage import binary_fill_holes, distance_transform_edt
 from skimage.morphology import skeletonize
 
 DEFAULT_STYLE = {"line_width": 1.0, "margin": 0.05}
@@ -43,6 +44,17 @@ def line_width_of(sketch: np.ndarray) -> float | None:
     skeleton = skeletonize(ink > LINE_LEVEL)
     n = int(skeleton.sum())
     return float(ink.sum() / n) if n else None
+
+
+def outline_of(skeleton: np.ndarray, band: float) -> np.ndarray:
+    """Where the outer outline of a drawing is (bool HxW): the band `band` px wide along the edge of its
+    silhouette, the area its lines enclose once gaps of up to 3 % of the frame are closed."""
+    radius = max(2, round(0.03 * max(skeleton.shape)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    pad = radius + 1   # so that closing works at the frame's edge too
+    padded = np.pad(skeleton.astype(np.uint8), pad)
+    silhouette = binary_fill_holes(cv2.morphologyEx(padded, cv2.MORPH_CLOSE, disc))[pad:-pad, pad:-pad]
+    return silhouette & (distance_transform_edt(np.pad(silhouette, 1))[1:-1, 1:-1] <= band)
 
 
 SIDES = ("top", "bottom", "left", "right")
