@@ -61,3 +61,50 @@ def hed_root() -> Path:
     result = CliRunner().invoke(app, ["--root", str(TEST_CACHE), "fetch", "hed"], catch_exceptions=False)
     assert result.exit_code == 0, f"icanvas fetch hed failed: {result.stderr}"
     return TEST_CACHE
+
+
+# ---------------------------------------------------------------- markers (registered in pyproject.toml)
+#
+# `pytest -q` runs everything; `pytest -m "not slow"` is the quick run (under a minute on 2 CPU cores).
+# test_main_job.py, test_edges_quality.py, test_demo.py and test_edges_cli.py mark their own tests; every other
+# file's marks are here, in one table: "file.py" marks every test in the file, "file.py::test_name" one test
+# (all its parametrized cases). Times are calls on the 2-core development machine, which is shared.
+MARKS: dict[str, tuple[str, ...]] = {
+    "test_browser.py": ("browser", "slow"),                                     # a real Chromium, ~15 s
+    "test_ddp.py": ("slow",),                                                   # two gloo processes, ~11 s
+    "test_ddp.py::test_torchrun_cli_rank_zero_writes": ("e2e",),                # `torchrun -m icanvas train`, ~16 s
+    "test_serve_live.py": ("e2e", "slow"),                                      # `icanvas serve` in a subprocess
+    "test_train.py::test_overfits_four_pairs_and_checkpoint_reloads": ("slow",),  # trains to overfit, ~9 s
+    "test_train.py::test_ctrl_c_saves_a_resumable_checkpoint": ("e2e", "slow"),   # SIGINT to `icanvas train`, ~6 s
+    # the tests on compare's `run` fixture: it trains a generator for the module (~9 s), then each compares
+    "test_compare.py::test_compare_ranks_report_and_select": ("slow",),
+    "test_compare.py::test_pairs_add_photo_scores_to_the_ranking": ("slow",),
+    "test_compare.py::test_compare_refuses_bad_arguments": ("slow",),
+    "test_faults.py": ("e2e", "slow"),                     # kill -9 during `edges`/`train`, 200 requests live: ~60 s
+    "test_fetch.py::test_kill_9_during_a_download_then_the_same_command_completes_cleanly": ("e2e", "slow"),  # ~3 s
+    "test_fuzz_archives.py": ("slow",),                                         # hypothesis campaigns, ~7 s
+    "test_fuzz_images.py": ("slow",),                                           # hypothesis campaigns, ~8 s
+    # realism (KID on HED's VGG16 features) of real photos, their lines and a model trained twice: 40 s to 5 min
+    "test_realism.py::test_demo_photos_beat_their_lines_which_beat_degenerate_pictures": ("slow",),
+    "test_realism.py::test_shoe_photos_beat_their_lines_which_beat_degenerate_pictures": ("slow",),
+    "test_realism.py::test_a_model_after_one_epoch_is_less_real_than_trained_longer": ("slow",),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """Apply MARKS by file name and test function name; a MARKS entry naming a test its file lacks is an error
+    (a renamed test would silently lose its marks)."""
+    checked = set()
+    for item in items:
+        file = item.path.name
+        for key in (file, f"{file}::{getattr(item, 'originalname', item.name)}"):
+            for name in MARKS.get(key, ()):
+                item.add_marker(getattr(pytest.mark, name))
+        module = getattr(item, "module", None)
+        if module is not None and file not in checked:
+            checked.add(file)
+            for key in MARKS:
+                test = key.partition("::")[2]
+                if key.startswith(f"{file}::") and not hasattr(module, test):
+                    raise pytest.UsageError(f"tests/conftest.py MARKS: {file} has no test {test}")

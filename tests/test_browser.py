@@ -108,4 +108,4 @@ def test_a_child_draws_and_gets_a_picture(tmp_path, browser):
 
     assert (tmp_path / "drawing-page.png").stat().st_size > 10_000
     log = (tmp_path / "server.log").read_text()
-    assert log.count('"POST /v1/generate HTTP/1.1" 200') == 2
+    assert log.count('"POST /v1/generate?theme=demo HTTP/1.1" 200') == 2   # the theme rides in the URL too

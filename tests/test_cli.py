@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import subprocess
 import sys
 
@@ -13,12 +15,74 @@ from icanvas.core.errors import NotFound
 
 COMMANDS = ["fetch", "edges", "pair", "train", "compare", "generate", "serve"]
 
+# Each command's one-line summary (the first paragraph of its docstring, icanvas/cli/<name>.py), written out here
+# so that a command showing another's help, or none, fails.
+SUMMARIES = {
+    "fetch": "Download a theme's photos (or make the offline demo theme, or the HED weights).",
+    "edges": "Turn photos into line drawings: HED plus the pix2pix authors' post-processing.",
+    "pair": "Put edges and photos side by side (A|B) in train/val/test splits.",
+    "train": "Train a pix2pix generator (U-Net + PatchGAN) for a theme.",
+    "compare": "Compare checkpoints on hand-drawn sketches and held-out pairs; pick one.",
+    "generate": "Sketch in, picture out: files, folders, or stdin/stdout.",
+    "serve": "Run the HTTP service and the drawing page.",
+}
+
+
+def _words(text: str) -> str:
+    """Help text as one line of words: rich wraps lines and draws boxes at the terminal's width."""
+    return " ".join(text.replace("\u2502", " ").split())
+
+
+def _command(name: str):
+    import typer.main
+
+    from icanvas.cli.app import app
+
+    return typer.main.get_command(app).commands[name]
+
 
 def test_help_lists_every_command(cli):
     result = cli("--help")
     assert result.exit_code == 0
+    assert sorted(SUMMARIES) == sorted(COMMANDS)
+    root_help = _words(result.stdout)
     for name in COMMANDS:
         assert name in result.stdout
+        assert f"{name} {SUMMARIES[name]}" in root_help, name
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_each_command_has_its_own_help(cli, name):
+    result = cli(name, "--help")
+    assert result.exit_code == 0, result.stderr
+    text = _words(result.stdout)
+    assert f"Usage: icanvas {name} [OPTIONS]" in text
+    assert SUMMARIES[name] in text
+    # the whole docstring's first paragraph, and the rest of it (e.g. where outputs go) when there is more
+    doc = inspect.getdoc(_command(name).callback)
+    paragraphs = [_words(p) for p in doc.split("\n\n")]
+    assert paragraphs[0] == SUMMARIES[name]
+    for paragraph in paragraphs:
+        assert paragraph in text
+    # no other command's summary: this is the command's own help, not the root's
+    for other in COMMANDS:
+        if other != name:
+            assert SUMMARIES[other] not in text, other
+    # every option of the command, with its --no- form for switches
+    options = [opt for param in _command(name).params for opt in param.opts + param.secondary_opts
+               if opt.startswith("--")]
+    assert options and "--json" in options
+    for opt in options + ["--help"]:
+        assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", text), f"{name} --help lacks {opt}"
+
+
+def test_fetch_help_says_what_it_does(cli):
+    result = cli("fetch", "--help")
+    assert result.exit_code == 0
+    text = _words(result.stdout)
+    assert "Download a theme's photos" in text
+    for opt in ("--list", "--from", "--limit", "--seed", "--sha256", "--retries", "--json"):
+        assert opt in text
 
 
 def test_version(cli):

@@ -62,6 +62,7 @@ def drawing_ok(path: Path, size: int = 64) -> np.ndarray:
     return arr
 
 
+@pytest.mark.slow  # 13 files twice, ~7 s
 def test_a_mixed_folder_makes_every_drawing_and_names_every_bad_file(cli, hed_root, tmp_path):
     good, bad = write_mixed_folder(tmp_path / "photos")
     r = cli("--root", hed_root, "edges", tmp_path / "photos", *SIZE, "--max-side", "256", "--json")
@@ -84,6 +85,7 @@ def test_a_mixed_folder_makes_every_drawing_and_names_every_bad_file(cli, hed_ro
     s2 = json.loads(again.stdout)
     assert again.exit_code == 0 and (s2["done"], s2["skipped"], s2["failed"]) == (0, len(good), len(bad))
     forced = cli("--root", hed_root, "edges", tmp_path / "photos" / "plain.jpg", *SIZE, "--force", "--json")
+    assert forced.exit_code == 0, forced.stderr
     assert json.loads(forced.stdout)["done"] == 1
 
 
@@ -110,6 +112,7 @@ def test_nothing_succeeded_exits_non_zero(cli, hed_root, tmp_path):
     assert missing.exit_code == 2 and missing.stderr.startswith("error: ") and "nowhere" in missing.stderr
 
 
+@pytest.mark.slow  # ~5 s
 def test_fetch_demo_then_edges_theme_demo(cli, hed_root, tmp_path):
     root = tmp_path / "root"
     assert cli("--root", root, "--quiet", "fetch", "demo", "--limit", "3").exit_code == 0
@@ -143,6 +146,7 @@ def test_torchrun_ranks_split_the_inputs_without_overlap(cli, hed_root, tmp_path
     assert len(written[0]) == 3 and len(written[1]) == 2
 
 
+@pytest.mark.slow  # a worker process, ~6 s
 def test_worker_processes_batches_and_the_api_give_the_same_drawings(cli, hed_root, tmp_path):
     (tmp_path / "p").mkdir()
     pictures = [photo(60, 44, seed=i) for i in range(4)] + [photo(50, 50, seed=9)]
@@ -168,9 +172,11 @@ def test_raw_maps_and_switched_off_steps(cli, hed_root, tmp_path):
     assert r.exit_code == 0, r.stderr
     raw = load_gray(tmp_path / "raw" / "p.png")
     assert raw.shape == (64, 64) and len(np.unique(raw)) > 20 and raw.min() < 64
-    cli("--root", hed_root, "--quiet", "edges", tmp_path / "p.png", "-o", tmp_path / "thick", *SIZE, "--no-nms",
-        "--no-thin")
-    cli("--root", hed_root, "--quiet", "edges", tmp_path / "p.png", "-o", tmp_path / "thin", *SIZE)
+    thick_run = cli("--root", hed_root, "--quiet", "edges", tmp_path / "p.png", "-o", tmp_path / "thick", *SIZE,
+                    "--no-nms", "--no-thin")
+    assert thick_run.exit_code == 0, thick_run.stderr
+    thin_run = cli("--root", hed_root, "--quiet", "edges", tmp_path / "p.png", "-o", tmp_path / "thin", *SIZE)
+    assert thin_run.exit_code == 0, thin_run.stderr
     thick, thin = (load_gray(tmp_path / d / "p.png") == 0 for d in ("thick", "thin"))
     assert thick.sum() > 2 * thin.sum()
 

@@ -10,7 +10,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from icanvas.core.images import load_rgb
+from icanvas.eval.compare import picture_problem
+from icanvas.pipeline.painter import Painter
+
+# the whole life cycle in subprocesses, training included: about 40 s on 2 idle cores
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 SKETCHES = sorted((REPO / "examples" / "sketches").glob("*.png"))
@@ -35,11 +43,46 @@ def test_main_job_runs_every_stage_and_reports_it(hed_root, tmp_path):
 
     model = json.loads((root / "models" / "demo" / "model.json").read_text())
     assert model["theme"] == "demo" and model["generator"]["size"] == 128 and model["run"] == "main"
-    for sketch in SKETCHES:                       # a 128 px colour picture for every hand-drawn sketch
+    # the installed model is one of the run's checkpoints: an epoch the run trained and saved, and compare chose it
+    assert isinstance(model["epoch"], int) and model["epoch"] in [m["epoch"] for m in metrics]
+    assert (root / "runs" / "demo" / "main" / "checkpoints" / f"epoch_{model['epoch']:04d}.safetensors").is_file()
+    assert (root / "models" / "demo" / "generator.safetensors").is_file()
+    chosen = json.loads((root / "reports" / "compare" / "metrics.json").read_text())
+    assert chosen["selected"] == str(root / "models" / "demo")
+    assert chosen["winner"] == f"main/epoch_{model['epoch']:04d}"
+
+    # a 128 px colour picture for every hand-drawn sketch, none degenerate (flat, grey mush or the sketch copied
+    # through: compare's guard, against the sketch as the model sees it), and not all the same picture
+    painter = Painter.from_pretrained(root / "models" / "demo", device="cpu")
+    assert sorted(p.name for p in (root / "generated").glob("*.png")) == [s.name for s in SKETCHES]
+    pictures = []
+    for sketch in SKETCHES:
         picture = np.asarray(Image.open(root / "generated" / sketch.name))
         assert picture.shape == (128, 128, 3) and picture.std() > 1
+        problem = picture_problem(picture, painter.normalize(load_rgb(sketch)))
+        assert problem is None, f"{sketch.name}: {problem}"
+        pictures.append(picture.astype(np.int16))
+    for i in range(len(pictures)):
+        for j in range(i + 1, len(pictures)):
+            difference = float(np.abs(pictures[i] - pictures[j]).mean())
+            assert difference > 2, f"{SKETCHES[i].name} and {SKETCHES[j].name} gave the same picture"
 
+    # one self-contained page: every stage in order, each with its pictures embedded (no links to files)
     report = (root / "report.html").read_text()
-    for stage in ("1. fetch", "2. edges", "3. pair", "4. train", "5. compare", "6. generate"):
+    stages = ("1. fetch", "2. edges", "3. pair", "4. train", "5. compare", "6. generate")
+    for stage in stages:
         assert stage in report
+    assert [report.index(f"<h2>{s}</h2>") for s in stages] == sorted(report.index(f"<h2>{s}</h2>") for s in stages)
+    sections = {s: report.split(f"<h2>{s}</h2>", 1)[1].split("</section>", 1)[0] for s in stages}
+    images = {s: body.count('<img src="data:image/png;base64,') for s, body in sections.items()}
+    assert images["1. fetch"] == 8 and images["2. edges"] == 8 and images["3. pair"] >= 1
+    assert images["4. train"] >= 1                                            # the last epoch's samples
+    if any(m.get("val_l1") is not None for m in metrics):                     # and the val L1 chart, if any
+        assert "<svg" in sections["4. train"]
+    else:                                                                     # (a tiny demo may have no val pairs)
+        assert "no validation L1 recorded" in sections["4. train"]
+    assert images["5. compare"] == 1                                          # the grid
+    assert images["6. generate"] == 2 * len(SKETCHES)                         # sketch + picture pairs
+    assert report.count("<img") == sum(images.values())                      # every picture embedded
     assert report.count("<img") >= 2 * 8 + 2 * len(SKETCHES)   # photos, edges, sketch + picture pairs
+    assert "32 photos" in sections["1. fetch"] and str(root / "models" / "demo") in sections["5. compare"]
