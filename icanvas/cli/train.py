@@ -71,7 +71,8 @@ def train(
     save_every: Optional[int] = typer.Option(None, "--save-every", help="Checkpoint every N epochs (default 1)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop (with a checkpoint) after N steps."),
     sketch_augment: Optional[bool] = typer.Option(None, "--sketch-augment/--no-sketch-augment",
-                                                  help="Make training edges look hand-drawn (default on)."),
+                                                  help="Make training edges look hand-drawn (default off: no "
+                                                       "recipe beat plain pix2pix on doodles, docs/sketch-gap.md)."),
     augment: Optional[str] = typer.Option(None, "--augment", help="With --sketch-augment, the recipe: hand, "
                                           "simplify, interior, twins or doodle (docs/sketch-gap.md)."),
     val_limit: Optional[int] = typer.Option(None, "--val-limit", help="Validation pairs scored per epoch "

@@ -41,7 +41,7 @@ class TrainConfig:
     ngf: int = 64
     ndf: int = 64
     seed: int = 0
-    sketch_augment: bool = True
+    sketch_augment: bool = False   # off by default: no recipe beat plain pix2pix on doodles (docs/sketch-gap.md)
     augment: str = "hand"          # the sketch augmentation recipe (sketch.augment.RECIPES), with sketch_augment
     device: str = "auto"           # auto, cpu, cuda
     amp: bool | None = None        # None: on for CUDA (bfloat16 autocast), off on the CPU
