@@ -51,6 +51,17 @@ def cli():
     return invoke
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest, and steadiest on a busy machine, on one thread."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 TEST_CACHE = Path(os.environ.get("ICANVAS_TEST_CACHE", "~/.cache/icanvas-tests")).expanduser()
 
 

@@ -35,12 +35,7 @@ def broken_exif_png(arr: np.ndarray) -> bytes:
     return png[:33] + chunk + png[33:]   # right after the IHDR chunk
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: see conftest.one_thread
 
 
 @pytest.fixture(scope="module")

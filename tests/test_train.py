@@ -28,13 +28,7 @@ from icanvas.pix2pix.trainer import TrainConfig, lr_factor, train
 TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "2", "--no-sketch-augment", "--val-limit", "4"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest, and steadiest on a busy machine, on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny models: see conftest.one_thread
 
 
 def _shoe_pairs(shared: Path, out: Path, *, train: int, val: int, size: int) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 import cv2
 import numpy as np
@@ -37,6 +37,7 @@ RULES = {
 TIE = ". Highest score wins; on a tie, the later epoch."
 FIDELITY_TOLERANCE = 2.0   # px: an edge of the picture within this distance of a sketch line counts as on it
 
+T = TypeVar("T")
 EdgeFn = Callable[[list[np.ndarray]], list[np.ndarray]]   # pictures (HxWx3) -> drawings (HxW uint8, 0 = line)
 
 
@@ -117,39 +118,36 @@ def photo_scores(picture: np.ndarray, photo: np.ndarray) -> dict[str, float]:
             "ssim": float(structural_similarity(picture, photo, channel_axis=2, data_range=255))}
 
 
-def load_sketches(paths: Sequence[Path]) -> tuple[list[tuple[str, np.ndarray]], list[Failure]]:
-    """Decoded sketches (name, RGB) and the ones refused: unreadable, or no drawing on them."""
+def _read_all(paths: Sequence[Path], read: Callable[[Path], T]) -> tuple[list[T], list[Failure]]:
+    """read(path) for every path, read once for all checkpoints; the ones that fail are refused."""
     good, refused = [], []
     for path in paths:
         try:
-            rgb = load_rgb(path)
-            normalize_sketch(rgb, 64)   # raises BadInput for a blank canvas
-            good.append((path.stem, rgb))
+            good.append(read(path))
         except IcanvasError as exc:
             refused.append(Failure.of(str(path), exc))
     return good, refused
+
+
+def _sketch(path: Path) -> tuple[str, np.ndarray]:
+    rgb = load_rgb(path)
+    normalize_sketch(rgb, 64)   # raises BadInput for a blank canvas
+    return path.stem, rgb
+
+
+def load_sketches(paths: Sequence[Path]) -> tuple[list[tuple[str, np.ndarray]], list[Failure]]:
+    """Decoded sketches (name, RGB) and the ones refused: unreadable, or no drawing on them."""
+    return _read_all(paths, _sketch)
 
 
 def load_photos(paths: Sequence[Path]) -> tuple[list[np.ndarray], list[Failure]]:
     """Decoded photos (RGB) and the ones refused."""
-    good, refused = [], []
-    for path in paths:
-        try:
-            good.append(load_rgb(path))
-        except IcanvasError as exc:
-            refused.append(Failure.of(str(path), exc))
-    return good, refused
+    return _read_all(paths, load_rgb)
 
 
 def load_pairs(paths: Sequence[Path]) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[Failure]]:
-    """Decoded A|B pairs (sketch, photo), read once for all checkpoints, and the ones refused."""
-    good, refused = [], []
-    for path in paths:
-        try:
-            good.append(read_pair(path))
-        except IcanvasError as exc:
-            refused.append(Failure.of(str(path), exc))
-    return good, refused
+    """Decoded A|B pairs (sketch, photo) and the ones refused."""
+    return _read_all(paths, read_pair)
 
 
 # ---- one run of the comparison --------------------------------------------------------------------------------
