@@ -269,12 +269,12 @@ def make_edges(inputs: Iterable[Path], out: Path | None, root: Path, settings: E
     todo = [(s, d) for s, d in jobs if force or not d.exists()]
     dev = resolve_device(device)
     start = time.perf_counter()
-    report = EdgesReport(skipped=len(jobs) - len(todo))
+    report = EdgesReport()
     if todo:
         detector = EdgeDetector(root, settings, dev, progress=progress)
         report = run_edges(todo, detector, batch_size=batch_size or (8 if dev.type == "cuda" else 4),
                            workers=default_workers(dev) if workers is None else workers,
                            on_done=steps(len(todo), on_progress))
-        report.skipped = len(jobs) - len(todo)
+    report.skipped = len(jobs) - len(todo)
     report.failed[:0] = plan.clashes
     return EdgesResult(report, plan.outputs, dev, world, time.perf_counter() - start)

@@ -219,7 +219,7 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
 
     edges_for(size) gives the edge pipeline at a model size (HED + post-processing in icanvas; tests may pass a
     cheaper one). on_step is called once per checkpoint and sketch/pair."""
-    results, pictures, inputs = [], {}, None
+    results, pictures, inputs, photos = [], {}, None, None
     names = [n for n, _ in sketches]
     for path in checkpoints:
         painter = Painter.from_pretrained(path, device=device)
@@ -234,6 +234,7 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
         pair_means = _pair_means(painter, pairs, on_step) if pairs else {}
         scorer = realism_for(painter.size) if realism_for is not None else None
         real = scorer(made, normalized) if scorer is not None and len(made) >= 2 else None
+        photos = {"source": scorer.source, "count": scorer.photos} if scorer is not None else None
         info = painter.info
         results.append(CheckpointResult(
             label=label, path=str(path), theme=info.theme, run=info.run, epoch=info.epoch, size=painter.size,
@@ -241,7 +242,6 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
             recall=_mean([s.recall for s in scores]), degenerate=sum(s.problem is not None for s in scores),
             sketches=scores, pairs=pair_means, realism=real and real.score, kid=real and real.kid))
         pictures[label] = made
-    photos = {"source": scorer.source, "count": scorer.photos} if realism_for is not None else None
     return Comparison(rank(results, rank_by), names, inputs or [], pictures, len(pairs), rank_by, photos)
 
 

@@ -34,7 +34,7 @@ class ModelInfo:
     generator: GeneratorConfig
     run: str | None = None
     epoch: int | None = None
-    sketch_style: dict = field(default_factory=dict)   # how the training sketches look (see icanvas.sketch)
+    sketch_style: dict = field(default_factory=dict)   # how the training sketches look (see sketch.lines)
     metrics: dict = field(default_factory=dict)        # scores at selection time
     icanvas_version: str = __version__
 

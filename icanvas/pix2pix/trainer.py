@@ -5,7 +5,7 @@ One step, in junyanz's optimize_parameters order: G makes fake B from A; D learn
 0.999), learning rate constant for the first half of the epochs and then linearly decayed toward zero.
 
 Resuming gives the same weights as an uninterrupted run because all randomness is a function of the settings:
-the data of sample i in epoch e comes from a generator seeded by (seed, e, i) (see pairs.PairDataset), and
+the data of sample i in epoch e comes from a generator seeded by (seed, e, i) (see pix2pix.dataset.PairDataset), and
 dropout is re-seeded from (seed, step, rank) before every step. The resumable state is plain tensors and
 numbers (torch.load(weights_only=True)): both networks, both optimisers, epoch, batch and step.
 """
@@ -307,7 +307,7 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
             raise BadInput(f"{run_dir / 'checkpoints' / STATE_NAME}: the resumable state does not fit this run "
                            f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
-    # How the training sketches look at the model size, for generate's normalisation (icanvas.sketch).
+    # How the training sketches look at the model size, for generate's normalisation (icanvas.sketch.lines).
     style_ds = PairDataset(train_files[:STYLE_SAMPLE], cfg.size, random=False)
     sketch_style = measure_style(style_ds[i][:, :, 0].numpy() for i in range(len(style_ds)))
     ckpt_dir, samples_dir = run_dir / "checkpoints", run_dir / "samples"
