@@ -82,3 +82,25 @@ def resolve_device(device: str = "auto"):
     elif device != "cpu":
         raise BadInput(f"device {device}: expected auto, cpu or cuda")
     return torch.device(device)
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), read from /proc/cpuinfo (Linux)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device) -> str:
+    """`fp32` or `bf16` for `auto|fp32|bf16` on a torch.device: auto is bf16 on CUDA and on CPUs with native
+    bfloat16 (where it is the faster path), fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise BadInput(f"precision {precision}: expected {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()) else "fp32"
