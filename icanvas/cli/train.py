@@ -75,6 +75,8 @@ def train(
                                                        "recipe beat plain pix2pix on doodles, docs/sketch-gap.md)."),
     augment: Optional[str] = typer.Option(None, "--augment", help="With --sketch-augment, the recipe: hand, "
                                           "simplify, interior, twins or doodle (docs/sketch-gap.md)."),
+    hints: Optional[bool] = typer.Option(None, "--hints/--no-hints", help="Also learn from colour hints simulated "
+                                         "from the photos, so a crayon's colour steers the picture (default off)."),
     val_limit: Optional[int] = typer.Option(None, "--val-limit", help="Validation pairs scored per epoch "
                                             "(default 100)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
@@ -91,7 +93,7 @@ def train(
     given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, size=size, lr=lr, lambda_l1=lambda_l1,
                                    ngf=ngf, ndf=ndf, device=device, amp=amp, workers=workers, seed=seed,
                                    save_every=save_every, max_steps=max_steps, sketch_augment=sketch_augment,
-                                   augment=augment, val_limit=val_limit).items() if v is not None}
+                                   augment=augment, hints=hints, val_limit=val_limit).items() if v is not None}
     world = distributed.setup(device or "auto")
     try:
         cfg = plan_run(st.root, theme=theme, data=data, run=run, resume=resume, settings=given,

@@ -43,6 +43,8 @@ class TrainConfig:
     seed: int = 0
     sketch_augment: bool = False   # off by default: no recipe beat plain pix2pix on doodles (docs/sketch-gap.md)
     augment: str = "hand"          # the sketch augmentation recipe (sketch.augment.RECIPES), with sketch_augment
+    hints: bool = False            # colour hints simulated from the photo, as a second input (pix2pix.inputs)
+    hint_fill: bool = True         # with hints: also their fill over the sketch's regions (sketch.fill)
     device: str = "auto"           # auto, cpu, cuda
     amp: bool | None = None        # None: on for CUDA (bfloat16 autocast), off on the CPU
     workers: int = 0
@@ -53,7 +55,7 @@ class TrainConfig:
 
     # Settings that define the model and its data stream: a resumed run must keep them.
     FIXED = ("data", "batch_size", "size", "lr", "beta1", "lambda_l1", "ngf", "ndf", "seed", "sketch_augment",
-             "augment")
+             "augment", "hints", "hint_fill")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,7 +74,7 @@ def check_settings(cfg: TrainConfig) -> None:
     if cfg.augment not in RECIPES:
         raise BadInput(f"augment {cfg.augment!r}: expected one of {', '.join(RECIPES)}")
     try:
-        GeneratorConfig(size=cfg.size, ngf=cfg.ngf)
+        GeneratorConfig.for_training(cfg.size, cfg.ngf, cfg.hints, cfg.hint_fill)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
 

@@ -2,6 +2,8 @@
 
 The Dataset applies one random resize-to-1.117x + crop + flip to A and B together, from a generator seeded by
 (seed, epoch, index): the data a step sees never depends on worker count or on whether the run was resumed.
+Colour hints, for a model that reads them, are simulated from the photo after its crop and flip (so they lie
+exactly where the photo has that colour), from their own stream of the same seed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from icanvas.core.errors import BadInput, IcanvasError
 from icanvas.data.pairing import read_pair
+from icanvas.pix2pix.inputs import encode_input, hint_layers
+from icanvas.pix2pix.networks import GeneratorConfig
 
 LOAD_SCALE = 1.117  # pix2pix: load_size 286 for crop_size 256
 
@@ -28,21 +32,27 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
 
 
 class PairDataset(Dataset):
-    """A|B pairs as size x size x 4 uint8 tensors (channel 0 = sketch, 1..3 = photo): a quarter of the bytes
-    of float tensors; scaling to [-1, 1] happens once per batch, on the training device (to_model_input).
+    """A|B pairs as size x size x 4 uint8 tensors (channel 0 = sketch, 1..3 = photo; with hints, then the hint
+    layers: pix2pix.inputs.hint_layers): a quarter of the bytes of float tensors; scaling to [-1, 1] happens once per batch, on the training
+    device (to_model_input).
 
-    Keys are (epoch, index): the sketch augmentation and the random resize/crop/flip come from a generator seeded
-    by (seed, epoch, index). With random=False (validation) images are just resized to size.
+    Keys are (epoch, index): the sketch augmentation, the random resize/crop/flip and the hints come from
+    generators seeded by (seed, epoch, index). With random=False (validation) images are just resized to size,
+    and hints (if any) come from a generator seeded by (seed, index) alone: the same every epoch.
     """
 
     def __init__(self, files: Iterable[Path], size: int, *, random: bool = True, seed: int = 0,
-                 sketch_augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None) -> None:
+                 sketch_augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+                 hints: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+                 hint_fill: bool = False) -> None:
         self.files = list(files)
         self.size = size
         self.load_size = int(round(LOAD_SCALE * size))
         self.random = random
         self.seed = seed
         self.sketch_augment = sketch_augment
+        self.hints = hints
+        self.hint_fill = hint_fill
 
     def __len__(self) -> int:
         return len(self.files)
@@ -64,13 +74,20 @@ class PairDataset(Dataset):
             sketch = self.sketch_augment(sketch, np.random.default_rng([self.seed, epoch, index, 1]))
         abcd = np.concatenate([sketch[:, :, None], photo], axis=2)  # one resize for A and B together
         if not self.random:
-            return torch.from_numpy(np.ascontiguousarray(_resize(abcd, self.size)))
-        big = _resize(abcd, self.load_size)
-        rng = np.random.default_rng([self.seed, epoch, index, 0])
-        y, x = rng.integers(0, self.load_size - self.size + 1, size=2)
-        crop = big[y:y + self.size, x:x + self.size]
-        if rng.random() < 0.5:
-            crop = crop[:, ::-1]
+            crop = _resize(abcd, self.size)
+            hint_rng = np.random.default_rng([self.seed, index, 3])
+        else:
+            big = _resize(abcd, self.load_size)
+            rng = np.random.default_rng([self.seed, epoch, index, 0])
+            y, x = rng.integers(0, self.load_size - self.size + 1, size=2)
+            crop = big[y:y + self.size, x:x + self.size]
+            if rng.random() < 0.5:
+                crop = crop[:, ::-1]
+            hint_rng = np.random.default_rng([self.seed, epoch, index, 2])
+        if self.hints is not None:
+            crop = np.ascontiguousarray(crop)
+            marks = self.hints(crop[:, :, 1:], hint_rng)
+            crop = np.concatenate([crop, hint_layers(crop[:, :, 0], marks, self.hint_fill)], axis=2)
         return torch.from_numpy(np.ascontiguousarray(crop))
 
 
@@ -98,10 +115,12 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
-def to_model_input(batch: torch.Tensor, device: torch.device, input_nc: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
-    """An NxHxWx4 uint8 batch to (sketch Nx{input_nc}xHxW, photo Nx3xHxW) in [-1, 1] on `device`."""
-    x = batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+def to_model_input(batch: torch.Tensor, device: torch.device,
+                   config: GeneratorConfig = GeneratorConfig()) -> tuple[torch.Tensor, torch.Tensor]:
+    """An NxHxWx(4+hint layers) uint8 batch to (the generator's input, the photo Nx3xHxW in [-1, 1])."""
+    x = batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
     fmt = memory_format(device)
-    sketch = x[:, :1].expand(-1, input_nc, -1, -1).contiguous(memory_format=fmt)
-    photo = x[:, 1:].contiguous(memory_format=fmt)
+    hints = x[:, 4:] if x.shape[1] > 4 else None
+    sketch = encode_input(x[:, :1] * 2 - 1, hints, config).contiguous(memory_format=fmt)
+    photo = (x[:, 1:4] * 2 - 1).contiguous(memory_format=fmt)
     return sketch, photo

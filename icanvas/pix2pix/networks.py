@@ -11,14 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from icanvas.pix2pix.inputs import hint_input_nc
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
     size: int = 256          # input/output side; the U-Net has log2(size) down-samplings
     ngf: int = 64            # filters in the outermost layer
-    input_nc: int = 3        # sketches are fed as 3 equal channels, as pix2pix does
+    input_nc: int = 3        # sketches are fed as 3 equal channels, as pix2pix does (hint models: see inputs)
     output_nc: int = 3
     norm: str = "batch"
+    hints: bool = False      # reads colour hint layers beside the sketch (pix2pix.inputs)
+    hint_fill: bool = False  # ... and their fill over the drawing's regions (sketch.fill)
 
     def __post_init__(self) -> None:
         """Types and bounds, so that a hostile model.json fails here, in one clear line, and cannot ask for a
@@ -31,6 +35,17 @@ class GeneratorConfig:
             raise ValueError(f"generator size {self.size}: expected a power of two")
         if self.norm not in ("batch", "instance"):
             raise ValueError(f"generator norm {self.norm!r}: expected 'batch' or 'instance'")
+        for name in ("hints", "hint_fill"):
+            if type(getattr(self, name)) is not bool:
+                raise ValueError(f"generator {name} {getattr(self, name)!r}: expected true or false")
+        if self.hints and self.input_nc != hint_input_nc(self.hint_fill):
+            raise ValueError(f"generator input_nc {self.input_nc}: this model with hints reads "
+                             f"{hint_input_nc(self.hint_fill)}")
+
+    @classmethod
+    def for_training(cls, size: int, ngf: int, hints: bool, hint_fill: bool) -> "GeneratorConfig":
+        return cls(size=size, ngf=ngf, input_nc=hint_input_nc(hint_fill) if hints else 3, hints=hints,
+                   hint_fill=hints and hint_fill)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -49,6 +49,7 @@ from icanvas.pix2pix.networks import (
     per_image_statistics,
 )
 from icanvas.sketch.augment import augment_sketch
+from icanvas.sketch.hints import simulate_hints
 from icanvas.sketch.lines import measure_style
 
 METRICS_NAME = "metrics.jsonl"
@@ -122,10 +123,11 @@ class Pix2Pix:
     def __init__(self, cfg: TrainConfig, device: torch.device, world: World) -> None:
         self.cfg, self.device, self.world = cfg, device, world
         torch.manual_seed(cfg.seed)  # same initial weights on every rank
-        self.gen_config = GeneratorConfig(size=cfg.size, ngf=cfg.ngf)
+        self.gen_config = GeneratorConfig.for_training(cfg.size, cfg.ngf, cfg.hints, cfg.hint_fill)
         fmt = memory_format(device)
         self.G = init_weights(UnetGenerator(self.gen_config)).to(device, memory_format=fmt)
-        self.D = init_weights(PatchDiscriminator(6, cfg.ndf)).to(device, memory_format=fmt)
+        # D judges the photo against everything G read: the sketch, and the hints where the model takes them.
+        self.D = init_weights(PatchDiscriminator(self.gen_config.input_nc + 3, cfg.ndf)).to(device, memory_format=fmt)
         if world.distributed:
             self.G, self.D = sync_batch_norm(self.G, device), sync_batch_norm(self.D, device)
         # Fused Adam: one kernel for all parameters, several times faster than the per-tensor loop on the CPU.
@@ -200,33 +202,46 @@ LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
 
 
 class _Validation:
-    """Fixed validation pairs: the L1 of generated to real photos, and the sample grid."""
+    """Fixed validation pairs: the L1 of generated to real photos, and the sample grid. A model with hints is
+    scored without colour (val_l1, comparable with any model) and with the same simulated hints every epoch
+    (val_l1_hints); its grid shows the hints on the sketch."""
 
-    def __init__(self, files: list[Path], size: int, batch: int, device: torch.device) -> None:
-        ds = PairDataset(files, size, random=False)
+    def __init__(self, files: list[Path], size: int, batch: int, device: torch.device, hints=None,
+                 hint_fill: bool = False) -> None:
+        ds = PairDataset(files, size, random=False, hints=hints, hint_fill=hint_fill)
         self.batches = [torch.stack([ds[i] for i in range(s, min(s + batch, len(ds)))])
                         for s in range(0, len(ds), batch)]
         self.device = device
+        self.has_hints = hints is not None
 
-    def l1(self, model: Pix2Pix) -> float | None:
+    def l1(self, model: Pix2Pix, with_hints: bool = False) -> float | None:
         """Mean L1 of generated to real photos, on the [-1, 1] scale of the training loss."""
         if not self.batches:
             return None
         total, n = 0.0, 0
         for batch in self.batches:
-            sketch, photo = to_model_input(batch, self.device)
+            sketch, photo = to_model_input(batch if with_hints else batch[..., :4], self.device, model.gen_config)
             total += (model.generate(sketch) - photo).abs().mean((1, 2, 3)).sum().item()
             n += len(batch)
         return total / n
 
+    def scores(self, model: Pix2Pix) -> dict:
+        scores = {"val_l1": self.l1(model)}
+        if self.has_hints:
+            scores["val_l1_hints"] = self.l1(model, with_hints=True)
+        return scores
+
     def grid(self, model: Pix2Pix, count: int) -> np.ndarray | None:
-        """Rows of sketch | generated | photo for the first `count` validation pairs."""
+        """Rows of sketch (with its hints) | generated | photo for the first `count` validation pairs."""
         if not self.batches or count <= 0:
             return None
         batch = torch.cat(self.batches)[:count]
-        sketch, photo = to_model_input(batch, self.device)
+        sketch, photo = to_model_input(batch, self.device, model.gen_config)
         fake = model.generate(sketch)
-        row = torch.cat([sketch, fake, photo], dim=3)                      # N x 3 x H x 3W
+        drawn = sketch[:, :1].expand(-1, 3, -1, -1)
+        if self.has_hints:  # the crayon colour over the sketch, where the mask says
+            drawn = torch.where(sketch[:, 4:5] > 0.5, sketch[:, 1:4], drawn)
+        row = torch.cat([drawn, fake, photo], dim=3)                      # N x 3 x H x 3W
         img = ((row.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8)
         return img.permute(0, 2, 3, 1).reshape(-1, row.shape[3], 3).cpu().numpy()
 
@@ -290,9 +305,12 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
     bad += bad_val
     val_files = val_files[:cfg.val_limit]
     augment = partial(augment_sketch, recipe=cfg.augment) if cfg.sketch_augment else None
-    train_ds = PairDataset(train_files, cfg.size, seed=cfg.seed, sketch_augment=augment)
-    validation = _Validation(val_files, cfg.size, cfg.batch_size, device)
-    showcase = validation if val_files else _Validation(train_files[:cfg.samples], cfg.size, cfg.samples, device)
+    hints = simulate_hints if cfg.hints else None
+    fill = cfg.hints and cfg.hint_fill
+    train_ds = PairDataset(train_files, cfg.size, seed=cfg.seed, sketch_augment=augment, hints=hints, hint_fill=fill)
+    validation = _Validation(val_files, cfg.size, cfg.batch_size, device, hints, fill)
+    showcase = validation if val_files else _Validation(train_files[:cfg.samples], cfg.size, cfg.samples, device,
+                                                        hints, fill)
 
     if not resume and (run_dir / "checkpoints" / STATE_NAME).exists():
         raise BadInput(f"{run_dir}: this run exists already (continue it with --resume, or pick another --run)")
@@ -333,7 +351,8 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
     def finish_epoch(record: dict) -> None:
         """Validation L1 and the metrics line (rank 0)."""
         if world.is_main:
-            record["val_l1"] = result.val_l1 = validation.l1(model)
+            record.update(validation.scores(model))
+            result.val_l1 = record["val_l1"]
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
@@ -371,7 +390,7 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
             if batch is None:
                 break
             torch.manual_seed(step_seed(cfg.seed, step, world.rank))  # dropout masks, reproducible on resume
-            real_A, real_B = to_model_input(batch, device)
+            real_A, real_B = to_model_input(batch, device, model.gen_config)
             sums += model.step(real_A, real_B) * len(batch)
             seen += len(batch)
             step += 1

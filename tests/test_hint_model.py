@@ -1,0 +1,123 @@
+"""A model that reads colour hints: the fill of a crayon over the drawing's regions, the input it encodes, the
+hints following the training crop, and a run trained with hints that records it and reloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from icanvas.data.pairing import plan_paired, write_pairs
+from icanvas.pix2pix.checkpoints import load_generator, read_info
+from icanvas.pix2pix.dataset import PairDataset, to_model_input
+from icanvas.pix2pix.inputs import encode_input, hint_layers
+from icanvas.pix2pix.networks import GeneratorConfig
+from icanvas.pix2pix.trainer import TrainConfig, train
+from icanvas.sketch.fill import fill_hints
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+RED, BLUE = (229, 57, 53), (30, 136, 229)
+
+
+def _square_with_marks(*marks: tuple[tuple[int, int], tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """A closed black square on paper, and crayon marks (5x5 blobs) at the given (y, x) with the given colours."""
+    lines = np.full((64, 64), 255, np.uint8)
+    cv2.rectangle(lines, (16, 16), (48, 48), 0, 1)
+    hints = np.zeros((64, 64, 4), np.uint8)
+    for (y, x), colour in marks:
+        hints[y - 2:y + 3, x - 2:x + 3] = (*colour, 255)
+    return lines, hints
+
+
+def test_a_crayon_mark_fills_the_region_it_lies_in_and_nothing_else():
+    lines, hints = _square_with_marks(((30, 30), RED))
+    fill = fill_hints(lines, hints)
+    inside = np.zeros((64, 64), bool)
+    inside[17:48, 17:48] = True
+    assert (fill[inside, :3] == RED).all() and (fill[inside, 3] == 255).all()
+    assert (fill[~inside, 3] == 0).all()                       # outside the square, and the lines themselves
+
+
+def test_two_colours_in_one_region_split_it_between_their_marks():
+    lines, hints = _square_with_marks(((20, 24), RED), ((44, 40), BLUE))
+    fill = fill_hints(lines, hints)
+    assert tuple(fill[18, 18, :3]) == RED and tuple(fill[46, 46, :3]) == BLUE
+    assert (fill[5, 5, 3] == 0)                                 # the outside has no mark: empty
+
+
+def test_no_marks_no_fill():
+    lines, hints = _square_with_marks()
+    assert not fill_hints(lines, hints).any()
+
+
+def test_the_input_a_hint_model_reads_and_a_plain_model_ignores_hints():
+    lines, hints = _square_with_marks(((30, 30), RED))
+    layers = torch.from_numpy(hint_layers(lines, hints, hint_fill=True)).permute(2, 0, 1)[None].float() / 255
+    sketch = torch.from_numpy(lines).float()[None, None] / 127.5 - 1
+    plain = GeneratorConfig(size=64, ngf=4)
+    assert torch.equal(encode_input(sketch, layers, plain), sketch.expand(-1, 3, -1, -1))
+    config = GeneratorConfig.for_training(64, 4, hints=True, hint_fill=True)
+    x = encode_input(sketch, layers, config)
+    assert x.shape == (1, config.input_nc, 64, 64) == (1, 9, 64, 64)
+    red = torch.tensor(RED) / 127.5 - 1
+    assert torch.allclose(x[0, 1:4, 30, 30], red) and x[0, 4, 30, 30] == 1          # the mark
+    assert torch.allclose(x[0, 5:8, 20, 40], red) and x[0, 8, 20, 40] == 1          # its fill, away from it
+    assert x[0, 4, 20, 40] == 0 and x[0, 8, 5, 5] == 0
+    assert not encode_input(sketch, None, config)[:, 1:].any()                   # no colour: empty layers
+
+
+def test_a_hint_config_must_read_the_channels_it_says():
+    with pytest.raises(ValueError, match="input_nc 3"):
+        GeneratorConfig(size=64, input_nc=3, hints=True)
+    with pytest.raises(ValueError, match="hints 'yes'"):
+        GeneratorConfig(size=64, hints="yes")
+
+
+def _copy_the_photo(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 'hint layer' that is the photo itself, plus a random value: shows where hints come from."""
+    layer = np.concatenate([photo, np.full(photo.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    layer[0, 0, 0] = rng.integers(0, 256)
+    return layer
+
+
+@pytest.fixture(scope="module")
+def shoes32(shared_dir, tmp_path_factory) -> Path:
+    jobs, _ = plan_paired(shared_dir / "data" / "edges2shoes_120")
+    out = tmp_path_factory.mktemp("shoes32")
+    write_pairs([j for j in jobs if j.split == "train"][:6] + [j for j in jobs if j.split == "val"][:2], [], out,
+                size=32)
+    return out
+
+
+def test_hints_are_made_from_the_photo_after_its_crop_and_flip_and_are_deterministic(shoes32):
+    files = sorted((shoes32 / "train").glob("*.png"))
+    ds = PairDataset(files, 32, seed=3, hints=_copy_the_photo)
+    item = ds[(2, 1)].numpy()
+    assert item.shape == (32, 32, 8)
+    assert np.array_equal(item[1:, 1:, 4:7], item[1:, 1:, 1:4])        # the layer lies exactly on the photo
+    assert np.array_equal(ds[(2, 1)].numpy(), item)                    # same (seed, epoch, index), same hints
+    assert any(not np.array_equal(ds[(e, 1)].numpy(), item) for e in range(3, 8))
+    plain = PairDataset(files, 32, seed=3)[(2, 1)].numpy()
+    assert np.array_equal(plain, item[:, :, :4])                       # hints leave the crop as it was
+    sketch, photo = to_model_input(torch.from_numpy(item)[None], torch.device("cpu"),
+                                   GeneratorConfig.for_training(32, 4, hints=True, hint_fill=False))
+    assert sketch.shape == (1, 5, 32, 32) and photo.shape == (1, 3, 32, 32)
+
+
+def test_a_run_with_hints_records_them_scores_with_and_without_and_reloads(shoes32, tmp_path):
+    run = tmp_path / "run"
+    cfg = TrainConfig(data=str(shoes32), run_dir=str(run), theme="shoes", run="h", size=32, ngf=4, ndf=4,
+                      batch_size=2, epochs=1, hints=True, val_limit=2)
+    result = train(cfg)
+    info = read_info(result.checkpoint)
+    assert info.generator.hints and info.generator.hint_fill and info.generator.input_nc == 9
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["val_l1"] > 0 and record["val_l1_hints"] > 0
+    net, _ = load_generator(result.checkpoint)
+    with torch.no_grad():
+        assert net(torch.zeros(1, 9, 32, 32)).shape == (1, 3, 32, 32)
