@@ -81,7 +81,7 @@ def hed_root() -> Path:
 # file's marks are here, in one table: "file.py" marks every test in the file, "file.py::test_name" one test
 # (all its parametrized cases). Times are calls on the 2-core development machine, which is shared.
 MARKS: dict[str, tuple[str, ...]] = {
-    "test_browser.py": ("browser", "slow"),                                     # a real Chromium, ~15 s
+    "test_browser.py": ("browser", "slow"),                                     # a real Chromium, ~60 s
     "test_ddp.py": ("slow",),                                                   # two gloo processes, ~11 s
     "test_ddp.py::test_torchrun_cli_rank_zero_writes": ("e2e",),                # `torchrun -m icanvas train`, ~16 s
     "test_serve_live.py": ("e2e", "slow"),                                      # `icanvas serve` in a subprocess

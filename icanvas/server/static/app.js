@@ -1,72 +1,114 @@
-// The drawing page: strokes on a canvas, a theme picker from /v1/themes, and POST /v1/generate.
+// The drawing page: pen and crayon strokes on a canvas, a theme picker from /v1/themes, and POST /v1/generate.
 "use strict";
 
 const pad = document.getElementById("pad");
-const ink = pad.getContext("2d");
+const view = pad.getContext("2d");
 const result = document.getElementById("result");
 const message = document.getElementById("message");
 const makeButton = document.getElementById("make");
 const againButton = document.getElementById("again");
 
-const drawing = { tool: "pen", width: 8, strokes: [], current: null };
+// tool: "pen" (thin black lines), "crayon" (broad strokes in `colour`) or "eraser" (takes away lines and colour)
+const PEN_COLOUR = "#000000";  // the crayon box's black swatch is the pen
+const drawing = { tool: "pen", colour: "#e53935", width: 8, crayonWidth: 36, strokes: [], current: null };
 let theme = null;
 let busy = false;
 
 // ---- drawing: every stroke is kept as points, so undo is "drop the last stroke and redraw" ----
+// Colour and lines live on two layers, colour under lines, so colouring over a line never covers it; #pad shows
+// white paper, colour, lines composited, and is what is sent. Crayons are opaque, so their colour arrives exactly.
 
-function strokeStyle(stroke) {
-  ink.strokeStyle = ink.fillStyle = stroke.tool === "eraser" ? "#ffffff" : "#000000";
-  ink.lineWidth = stroke.width;
-  ink.lineCap = "round";
-  ink.lineJoin = "round";
+function layer() {
+  const canvas = document.createElement("canvas");
+  canvas.width = pad.width;
+  canvas.height = pad.height;
+  return canvas.getContext("2d");
+}
+
+const colourLayer = layer();
+const lineLayer = layer();
+
+function layersOf(stroke) {
+  if (stroke.tool === "eraser") return [colourLayer, lineLayer];
+  return [stroke.tool === "crayon" ? colourLayer : lineLayer];
+}
+
+function strokeStyle(ctx, stroke) {
+  // the eraser cuts holes in a layer (the paper shows through); pen and crayon paint on top of it
+  ctx.globalCompositeOperation = stroke.tool === "eraser" ? "destination-out" : "source-over";
+  ctx.strokeStyle = ctx.fillStyle = stroke.tool === "crayon" ? stroke.colour : PEN_COLOUR;
+  ctx.lineWidth = stroke.width;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
 }
 
 function drawSegment(stroke, from, to) {
-  strokeStyle(stroke);
-  ink.beginPath();
-  ink.moveTo(from[0], from[1]);
-  ink.lineTo(to[0], to[1]);
-  ink.stroke();
+  for (const ctx of layersOf(stroke)) {
+    strokeStyle(ctx, stroke);
+    ctx.beginPath();
+    ctx.moveTo(from[0], from[1]);
+    ctx.lineTo(to[0], to[1]);
+    ctx.stroke();
+  }
 }
 
 function drawStroke(stroke) {
   const pts = stroke.points;
-  strokeStyle(stroke);
-  ink.beginPath();
-  ink.moveTo(pts[0][0], pts[0][1]);
-  if (pts.length === 1) {
-    ink.arc(pts[0][0], pts[0][1], stroke.width / 2, 0, 2 * Math.PI);
-    ink.fill();
-    return;
+  for (const ctx of layersOf(stroke)) {
+    strokeStyle(ctx, stroke);
+    ctx.beginPath();
+    if (pts.length === 1) {
+      ctx.arc(pts[0][0], pts[0][1], stroke.width / 2, 0, 2 * Math.PI);
+      ctx.fill();
+      continue;
+    }
+    ctx.moveTo(pts[0][0], pts[0][1]);
+    for (const p of pts.slice(1)) ctx.lineTo(p[0], p[1]);
+    ctx.stroke();
   }
-  for (const p of pts.slice(1)) ink.lineTo(p[0], p[1]);
-  ink.stroke();
+}
+
+function show() {
+  view.fillStyle = "#ffffff";
+  view.fillRect(0, 0, pad.width, pad.height);
+  view.drawImage(colourLayer.canvas, 0, 0);
+  view.drawImage(lineLayer.canvas, 0, 0);
 }
 
 function redraw() {
-  ink.fillStyle = "#ffffff";
-  ink.fillRect(0, 0, pad.width, pad.height);
+  for (const ctx of [colourLayer, lineLayer]) {
+    ctx.globalCompositeOperation = "source-over";
+    ctx.clearRect(0, 0, pad.width, pad.height);
+  }
   drawing.strokes.forEach(drawStroke);
+  show();
 }
 
 function padPoint(clientX, clientY) {
+  // the drawing surface is the canvas's content box: inside its border
   const box = pad.getBoundingClientRect();
-  return [(clientX - box.left) * pad.width / box.width, (clientY - box.top) * pad.height / box.height];
+  return [(clientX - box.left - pad.clientLeft) * pad.width / pad.clientWidth,
+          (clientY - box.top - pad.clientTop) * pad.height / pad.clientHeight];
 }
 
 function startStroke(x, y) {
-  const width = drawing.tool === "eraser" ? drawing.width * 3 : drawing.width;
-  drawing.current = { tool: drawing.tool, width, points: [padPoint(x, y)] };
+  const tool = drawing.tool;
+  const width = tool === "crayon" ? drawing.crayonWidth : tool === "eraser" ? drawing.width * 3 : drawing.width;
+  drawing.current = { tool, colour: drawing.colour, width, points: [padPoint(x, y)] };
   drawing.strokes.push(drawing.current);
   drawStroke(drawing.current);
+  show();
 }
 
-function extendStroke(x, y) {
+function extendStroke(moves) {
   const stroke = drawing.current;
   if (!stroke) return;
-  const p = padPoint(x, y);
-  drawSegment(stroke, stroke.points[stroke.points.length - 1], p);
-  stroke.points.push(p);
+  for (const [x, y] of moves) {
+    const p = padPoint(x, y);
+    drawSegment(stroke, stroke.points[stroke.points.length - 1], p);
+    stroke.points.push(p);
+  }
+  show();
 }
 
 function endStroke() {
@@ -82,30 +124,56 @@ if (window.PointerEvent) {  // mouse, pen and finger alike
   pad.addEventListener("pointermove", (ev) => {
     if (!drawing.current) return;
     ev.preventDefault();
-    const moves = ev.getCoalescedEvents ? ev.getCoalescedEvents() : [ev];
-    for (const m of (moves.length ? moves : [ev])) extendStroke(m.clientX, m.clientY);
+    const moves = ev.getCoalescedEvents ? ev.getCoalescedEvents() : [];
+    extendStroke((moves.length ? moves : [ev]).map((m) => [m.clientX, m.clientY]));
   });
   ["pointerup", "pointercancel", "lostpointercapture"].forEach((name) => pad.addEventListener(name, endStroke));
 } else {  // older tablets: touch events
   pad.addEventListener("touchstart", (ev) => { ev.preventDefault(); const t = ev.touches[0]; startStroke(t.clientX, t.clientY); });
-  pad.addEventListener("touchmove", (ev) => { ev.preventDefault(); const t = ev.touches[0]; extendStroke(t.clientX, t.clientY); });
+  pad.addEventListener("touchmove", (ev) => { ev.preventDefault(); const t = ev.touches[0]; extendStroke([[t.clientX, t.clientY]]); });
   pad.addEventListener("touchend", endStroke);
   pad.addEventListener("mousedown", (ev) => startStroke(ev.clientX, ev.clientY));
-  pad.addEventListener("mousemove", (ev) => extendStroke(ev.clientX, ev.clientY));
+  pad.addEventListener("mousemove", (ev) => extendStroke([[ev.clientX, ev.clientY]]));
   window.addEventListener("mouseup", endStroke);
 }
 
-// ---- tools ----
+// ---- tools: pen, crayon and eraser; the crayon box's black is the pen, its colours are crayons ----
 
-function choose(group, button) {
-  group.forEach((b) => { b.classList.toggle("chosen", b === button); b.setAttribute("aria-pressed", b === button); });
+function press(button, on) {
+  button.classList.toggle("chosen", on);
+  button.setAttribute("aria-pressed", on);
 }
 
-const toolButtons = [document.getElementById("pen"), document.getElementById("eraser")];
-toolButtons.forEach((b) => b.addEventListener("click", () => { drawing.tool = b.id; choose(toolButtons, b); }));
+function choose(group, button) {
+  group.forEach((b) => press(b, b === button));
+}
+
+const toolButtons = ["pen", "crayon", "eraser"].map((id) => document.getElementById(id));
+const swatches = Array.from(document.querySelectorAll("#crayons .swatch"));
+swatches.forEach((b) => { b.style.background = b.dataset.colour; });
+
+function useTool(tool, colour) {
+  drawing.tool = tool;
+  if (colour) drawing.colour = colour;
+  choose(toolButtons, document.getElementById(tool));
+  document.getElementById("crayon").style.setProperty("--crayon", drawing.colour);
+  // while erasing, no swatch is in use
+  swatches.forEach((b) => press(b, tool === "pen" ? b.dataset.colour === PEN_COLOUR
+                                                  : tool === "crayon" && b.dataset.colour === drawing.colour));
+}
+
+toolButtons.forEach((b) => b.addEventListener("click", () => useTool(b.id)));
+swatches.forEach((b) => b.addEventListener("click", () => {
+  if (b.dataset.colour === PEN_COLOUR) useTool("pen");
+  else useTool("crayon", b.dataset.colour);
+}));
 
 const sizeButtons = Array.from(document.querySelectorAll(".size"));
-sizeButtons.forEach((b) => b.addEventListener("click", () => { drawing.width = Number(b.dataset.width); choose(sizeButtons, b); }));
+sizeButtons.forEach((b) => b.addEventListener("click", () => {
+  drawing.width = Number(b.dataset.width);
+  drawing.crayonWidth = Number(b.dataset.crayon);
+  choose(sizeButtons, b);
+}));
 
 document.getElementById("undo").addEventListener("click", () => { drawing.strokes.pop(); redraw(); });
 document.getElementById("clear").addEventListener("click", () => { drawing.strokes = []; redraw(); });
@@ -154,7 +222,8 @@ function sketchBlob() {
 
 async function makePicture(variation) {
   if (busy || !theme) return;
-  if (!drawing.strokes.some((s) => s.tool === "pen")) { say("Draw something first!", true); return; }
+  // lines, colour or both: the service reads each
+  if (!drawing.strokes.some((s) => s.tool !== "eraser")) { say("Draw something first!", true); return; }
   setBusy(true);
   say("Making it...");
   try {
@@ -182,5 +251,6 @@ async function makePicture(variation) {
 makeButton.addEventListener("click", () => makePicture(null));
 againButton.addEventListener("click", () => makePicture(Math.floor(Math.random() * 2147483647)));
 
+useTool("pen");
 redraw();
 loadThemes();
