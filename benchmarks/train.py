@@ -10,7 +10,7 @@ busy machine slows both alike: read the ratios. "data wait" is the share of the 
 
     python benchmarks/train.py                        # batch 1 and 4 at 256 px on the CPU
     python benchmarks/train.py --threads 1 --rounds 3 --json
-    python benchmarks/train.py --amp                  # also icanvas --amp (bfloat16 autocast) on the CPU
+    python benchmarks/train.py --precisions           # icanvas's default (bf16 where native) and the other precision
     python benchmarks/train.py --device cuda          # icanvas with bfloat16 autocast (its CUDA default)
 
 The figures, with the commit, the machine and the date, go to benchmarks/results/train-<date>-<time>.json (see
@@ -35,6 +35,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from icanvas.core.runtime import resolve_precision
 from icanvas.pix2pix.distributed import World
 from icanvas.pix2pix.networks import GeneratorConfig, PatchDiscriminator, UnetGenerator, init_weights
 from icanvas.pix2pix.dataset import EpochSampler, PairDataset, to_model_input
@@ -164,7 +165,7 @@ class Runner:
 
 
 def runners(files: list[Path], size: int, batch: int, device: torch.device, workers: int, base_workers: int,
-            amp: bool, sketch_augment: bool) -> list[Runner]:
+            precisions: bool, sketch_augment: bool) -> list[Runner]:
     load_size = int(round(1.117 * size))
     base_model = JunyanzPix2Pix(size, device)
     base_ds = AlignedDataset(files, load_size, size)
@@ -186,19 +187,20 @@ def runners(files: list[Path], size: int, batch: int, device: torch.device, work
         return DataLoader(ours_ds, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True,
                           pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None)
 
-    def ours(use_amp: bool) -> Runner:
+    def ours(use_amp: bool | None) -> Runner:
         model = Pix2Pix(TrainConfig(data="", run_dir="", size=size, batch_size=batch, amp=use_amp), device, World())
 
         def step(data: torch.Tensor) -> int:
             model.step(*to_model_input(data, device))
             return len(data)
 
-        return Runner("icanvas" + (" --amp" if use_amp else ""), ours_loader, step)
+        flag = {None: f" (default: {resolve_precision('auto', device)})", True: " --amp", False: " --no-amp"}
+        return Runner("icanvas" + flag[use_amp], ours_loader, step)
 
     base = Runner("junyanz pix2pix (re-implemented)", base_loader, base_step)
-    # On CUDA icanvas's default is bfloat16 autocast; on the CPU fp32, with --amp (bfloat16) as an extra row.
-    variants = [device.type == "cuda"] + ([True] if amp and device.type == "cpu" else [])
-    return [base] + [ours(a) for a in variants]
+    # icanvas's default (bfloat16 autocast on CUDA and on CPUs with BF16), and with --precisions the other one.
+    other = [resolve_precision("auto", device) != "bf16"] if precisions else []
+    return [base, ours(None)] + [ours(a) for a in other]
 
 
 def main() -> None:
@@ -212,7 +214,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0, help="icanvas DataLoader workers")
     ap.add_argument("--base-workers", type=int, default=4, help="baseline DataLoader workers (junyanz: 4)")
     ap.add_argument("--sketch-augment", action="store_true", help="icanvas with its sketch augmentation on")
-    ap.add_argument("--amp", action="store_true", help="on the CPU, also time icanvas with bfloat16 autocast")
+    ap.add_argument("--precisions", action="store_true",
+                    help="also time icanvas in the precision its default does not pick (fp32 with --no-amp, or bf16)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", message=".*worker processes in total.*")  # junyanz's 4 workers on 2 cores
@@ -223,7 +226,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = make_pairs(Path(tmp), 16, args.size)
         for batch in args.batch:
-            impls = runners(files, args.size, batch, device, args.workers, args.base_workers, args.amp,
+            impls = runners(files, args.size, batch, device, args.workers, args.base_workers, args.precisions,
                             args.sketch_augment)
             for r in impls:
                 r.run(1, record=False)   # warm-up: first-call allocations, oneDNN primitive creation
@@ -241,7 +244,7 @@ def main() -> None:
         "model": f"unet_{args.size} + PatchGAN, ngf = ndf = 64", "size": args.size, "device": str(device),
         "threads": torch.get_num_threads(), "steps_per_round": args.steps, "rounds": args.rounds,
         "workers": args.workers, "base_workers": args.base_workers, "sketch_augment": args.sketch_augment,
-        "cpu_amp_row": args.amp, "rows": rows})
+        "both_precisions": args.precisions, "rows": rows})
     print(f"results: {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows))

@@ -59,8 +59,8 @@ def train(
     ndf: Optional[int] = typer.Option(None, "--ndf", help="Discriminator width (default 64)."),
     device: Optional[str] = typer.Option(None, "--device", callback=device_option, help="auto, cpu or cuda (default auto: cuda if "
                                          "there is one)."),
-    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bfloat16 autocast (default: on with CUDA, "
-                                       "off on the CPU)."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bfloat16 autocast (default: on where it is "
+                                       "native: CUDA, CPUs with AVX-512 BF16 or AMX; --no-amp for exact fp32)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes (default 0: in the "
                                           "main process)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of weights, data order and augmentation "

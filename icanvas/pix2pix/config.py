@@ -46,7 +46,7 @@ class TrainConfig:
     hints: bool = False            # colour hints simulated from the photo, as a second input (pix2pix.inputs)
     hint_fill: bool = True         # with hints: also their fill over the sketch's regions (sketch.fill)
     device: str = "auto"           # auto, cpu, cuda
-    amp: bool | None = None        # None: on for CUDA (bfloat16 autocast), off on the CPU
+    amp: bool | None = None        # bfloat16 autocast; None: where it is native (CUDA, CPUs with BF16)
     workers: int = 0
     save_every: int = 1
     max_steps: int | None = None
