@@ -16,7 +16,8 @@ STAGES = ["core", "data", "edges", "sketch", "pix2pix", "pipeline", "eval", "ser
 TORCH_FREE = ["icanvas.core.errors", "icanvas.core.paths", "icanvas.core.images", "icanvas.core.io",
               "icanvas.core.themes", "icanvas.core.runtime", "icanvas.core.progress", "icanvas.data.fetch",
               "icanvas.data.archives", "icanvas.data.demo", "icanvas.data.pairing", "icanvas.sketch.lines",
-              "icanvas.sketch.normalize", "icanvas.sketch.augment", "icanvas.sketch.gap", "icanvas.eval.fmeasure",
+              "icanvas.sketch.normalize", "icanvas.sketch.augment", "icanvas.sketch.gap", "icanvas.sketch.hints",
+              "icanvas.sketch.crayon", "icanvas.eval.fmeasure", "icanvas.eval.colour",
               "icanvas.server.limits", "icanvas.cli.app"]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from doodles import blank_photo, light_on_dark, load_doodles, photo_of_paper, render, transparent_png
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from icanvas.core.errors import BadInput
 from icanvas.core.images import load_rgb
@@ -14,7 +14,7 @@ from icanvas.data.pairing import read_pair
 from icanvas.eval.fmeasure import tolerant_f
 from icanvas.sketch.augment import augment_sketch
 from icanvas.sketch.lines import LINE_LEVEL, draw_lines, ink_of, line_width_of, margin_of, margins_of, measure_style
-from icanvas.sketch.normalize import NormalizeOptions, normalize_sketch
+from icanvas.sketch.normalize import NormalizeOptions, normalize_drawing, normalize_sketch
 
 STYLE = {"line_width": 2.0, "margin": 0.08}
 CATEGORIES = ["cat", "house", "bicycle", "flower", "apple", "bus"]
@@ -192,3 +192,34 @@ def test_augment_moves_edges_toward_hand_drawings_but_keeps_the_drawing(shared_d
     assert ratio.min() < 1.1 and ratio.max() > 1.8                 # thin and marker-thick strokes both occur
     assert 0.6 < np.mean([s.f for s in scores]) < 0.99             # changed, but still the same shoe
     assert min(s.recall for s in scores) < np.mean([s.recall for s in scores])  # some lose parts
+
+
+# ---- normalisation with colour (colour hints: tests/test_hints.py) -------------------------------------------
+
+def test_line_drawings_read_the_same_with_colour_hints_on(doodles):
+    """Reading colour changes nothing for a drawing without colour: the same lines, no hints, on clean canvases,
+    dark canvases and photos of pencil on tinted paper."""
+    rng = np.random.default_rng(5)
+    for i, category in enumerate(["cat", "bicycle", "bus"]):
+        strokes = doodles[category][i]
+        for img in [rgb(render(strokes, 300 + 80 * i, 3 + i)), light_on_dark(strokes), photo_of_paper(strokes, rng)]:
+            got = normalize_drawing(img, 128, STYLE)
+            assert got.hints is None, category
+            assert np.array_equal(got.lines, normalize_sketch(img, 128, STYLE)), category
+
+
+def test_doodles_coloured_with_a_crayon_keep_their_lines(doodles):
+    """A crayon scribbled over a doodle (wax over ink: multiplied) is one hint and leaves the doodle's lines as
+    they were, framed the same."""
+    red = np.array([229, 57, 53], np.float32)
+    for category in ("cat", "house", "apple"):
+        strokes = doodles[category][0]
+        plain = rgb(render(strokes, 500, 6))
+        wax = Image.new("L", (500, 500), 0)
+        pts = [(150 + 200 * (k % 2), 150 + 14 * k) for k in range(15)]
+        ImageDraw.Draw(wax).line(pts, fill=255, width=20, joint="curve")
+        cover = np.asarray(wax, np.float32)[..., None] / 255.0
+        coloured = (plain * (1 - cover + cover * red / 255.0) + 0.5).astype(np.uint8)
+        got = normalize_drawing(coloured, 128, STYLE)
+        assert got.hints is not None and (got.hints[..., 3] > 0).mean() > 0.05, category
+        assert agree(got.lines, normalize_sketch(plain, 128, STYLE), tol=1.5) > 0.95, category
