@@ -1,9 +1,10 @@
-"""Dynamic batching in `icanvas serve`: requests/s and latency, batched against --max-batch 1, in one run.
+"""`icanvas serve`: requests/s and latency of the default service against fp32 eager, batched and unbatched.
 
-Starts two servers on 127.0.0.1 with the same plain unet_256 generator (ngf 64, random weights: speed does not
-depend on training), one with --max-batch 8 and one with --max-batch 1, and sends each the same drawings at
-concurrency 1, 4 and 8. The two configurations take turns (interleaved rounds), so a busy machine slows both
-alike; the ratios are what to read.
+Starts four servers on 127.0.0.1 with the same plain unet_256 generator (ngf 64, random weights: speed does not
+depend on training): the default precision (auto: bf16 where the CPU computes it natively) and `--precision
+fp32` (the service as it ran before precisions: fp32 eager, the baseline), each with --max-batch 8 (batched)
+and --max-batch 1, and sends each the same drawings at concurrency 1, 4 and 8. The configurations take turns
+(interleaved rounds), so a busy machine slows all alike; the ratios are what to read.
 
     python benchmarks/serve.py                  # 2 rounds, 16 requests per concurrency level and configuration
     python benchmarks/serve.py --rounds 3 --requests 24 --json
@@ -37,6 +38,8 @@ from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weight
 from results import write_result
 
 CONCURRENCY = (1, 4, 8)
+CONFIGS = {"default": "auto", "fp32": "fp32"}          # name: --precision; fp32 is the baseline
+BATCHING = {" batched": 8, " max-batch 1": 1}           # name: --max-batch
 
 
 def install_unet256(root: Path, ngf: int) -> None:
@@ -70,12 +73,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, root: Path, max_batch: int, max_wait_ms: float) -> None:
+    def __init__(self, root: Path, max_batch: int, max_wait_ms: float, precision: str = "auto") -> None:
         self.url = f"http://127.0.0.1:{free_port()}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "icanvas", "--root", str(root), "--quiet", "serve", "--port",
              self.url.rsplit(":", 1)[1], "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms),
-             "--device", "cpu"], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+             "--device", "cpu", "--precision", precision], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -84,7 +87,7 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"server with --max-batch {max_batch} did not start")
+        raise RuntimeError(f"server with --max-batch {max_batch} --precision {precision} did not start")
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)
@@ -159,7 +162,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         install_unet256(root, args.ngf)
-        servers = {"batched": Server(root, 8, args.max_wait_ms), "max-batch 1": Server(root, 1, args.max_wait_ms)}
+        servers = {f"{name}{batching}": Server(root, max_batch, args.max_wait_ms, precision)
+                   for name, precision in CONFIGS.items() for batching, max_batch in BATCHING.items()}
         try:
             for server in servers.values():  # warm up: the first forward passes of each batch size allocate
                 load(server.url, sketches, 16, 8)
@@ -184,22 +188,31 @@ def main() -> None:
         lat = np.array(s["lat"]) * 1000
         rows[f"{name} c={c}"] = {"requests_per_s": len(lat) / s["wall"], "p50_ms": float(np.percentile(lat, 50)),
                                  "p99_ms": float(np.percentile(lat, 99)), "mean_batch": float(np.mean(s["batch"]))}
-    ratios = {f"c={c}": rows[f"batched c={c}"]["requests_per_s"] / rows[f"max-batch 1 c={c}"]["requests_per_s"]
-              for c in CONCURRENCY}
+    def rate(name: str, c: int) -> float:
+        return rows[f"{name} c={c}"]["requests_per_s"]
+
+    over_fp32 = {f"{batching.strip()} c={c}": rate(f"default{batching}", c) / rate(f"fp32{batching}", c)
+                 for batching in BATCHING for c in CONCURRENCY}
+    batched = {f"{name} c={c}": rate(f"{name} batched", c) / rate(f"{name} max-batch 1", c)
+               for name in CONFIGS for c in CONCURRENCY}
     result = {"model": f"unet_256 ngf {args.ngf}", "cpu_threads": torch.get_num_threads(), "cores": os.cpu_count(),
               "rounds": args.rounds, "requests": args.requests, "max_wait_ms": args.max_wait_ms, "rows": rows,
-              "batched_over_single_requests_per_s": ratios, "model_alone_batch8_over_batch1": ceiling}
+              "default_over_fp32_requests_per_s": over_fp32, "batched_over_single_requests_per_s": batched,
+              "model_alone_batch8_over_batch1": ceiling}
     path = write_result("serve", result)
     print(f"results: {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{'configuration':<20}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'batch':>7}")
+    print(f"{'configuration':<26}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'batch':>7}")
     for key, r in rows.items():
-        print(f"{key:<20}{r['requests_per_s']:>8.2f}{r['p50_ms']:>9.0f}{r['p99_ms']:>9.0f}{r['mean_batch']:>7.2f}")
-    for c, ratio in ratios.items():
-        print(f"batched / max-batch 1 requests/s at {c}: {ratio:.2f}x")
-    print(f"the generator alone, images/s in batches of 8 / one by one: {ceiling:.2f}x (the ceiling for batching)")
+        print(f"{key:<26}{r['requests_per_s']:>8.2f}{r['p50_ms']:>9.0f}{r['p99_ms']:>9.0f}{r['mean_batch']:>7.2f}")
+    for key, ratio in over_fp32.items():
+        print(f"default / fp32 requests/s, {key}: {ratio:.2f}x")
+    for key, ratio in batched.items():
+        print(f"batched / max-batch 1 requests/s, {key}: {ratio:.2f}x")
+    print(f"the generator alone (default precision), images/s in batches of 8 / one by one: {ceiling:.2f}x "
+          "(the ceiling for batching)")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,8 @@ MARKS: dict[str, tuple[str, ...]] = {
     "test_compare.py::test_compare_ranks_report_and_select": ("slow",),
     "test_compare.py::test_pairs_add_photo_scores_to_the_ranking": ("slow",),
     "test_compare.py::test_compare_refuses_bad_arguments": ("slow",),
+    # trains a small demo generator (~6 s), then compare's fidelity in fp32 and bf16 with the real HED
+    "test_precision.py::test_bf16_keeps_pictures_close_and_sketch_fidelity_within_0_01": ("slow",),
     "test_faults.py": ("e2e", "slow"),                     # kill -9 during `edges`/`train`, 200 requests live: ~60 s
     "test_fetch.py::test_kill_9_during_a_download_then_the_same_command_completes_cleanly": ("e2e", "slow"),  # ~3 s
     "test_fuzz_archives.py": ("slow",),                                         # hypothesis campaigns, ~7 s

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from servekit import decode_png, drawing, install_tiny_model, odd_uploads, png_bytes
 
 from icanvas.core.paths import model_dir
+from icanvas.core.runtime import resolve_precision
 from icanvas.pipeline.painter import Painter
 from icanvas.server.app import create_app
 from icanvas.server.batching import QueueFull, ThemeBatcher
@@ -58,7 +59,9 @@ def assert_error(resp, status: int, kind: str | None = None):
 
 def test_health_ready_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "themes": ["demo", "shoes"]}
+    runs = {"engine": "torch", "precision": resolve_precision("auto", torch.device("cpu")), "device": "cpu"}
+    assert client.get("/readyz").json() == {"status": "ready", "themes": ["demo", "shoes"],
+                                            "runtime": {"demo": runs, "shoes": runs}}
     spec = client.get("/openapi.json").json()
     form = spec["paths"]["/v1/generate"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in form

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from icanvas import __version__
-from icanvas.cli import compare, edges, fetch, generate, pair, serve, train
+from icanvas.cli import compare, edges, export, fetch, generate, pair, serve, train
 from icanvas.cli.common import AppState
 from icanvas.core.errors import IcanvasError
 from icanvas.core.paths import resolve_root
@@ -61,7 +61,7 @@ def _debug(ctx: click.Context) -> bool:
 app = typer.Typer(
     cls=_Group, name="icanvas", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Turn children's sketches into pictures: fetch photos, make edges, pair, train pix2pix, compare, "
-         "generate and serve.",
+         "generate, serve and export.",
 )
 
 
@@ -91,6 +91,7 @@ app.command("train")(train.train)
 app.command("compare")(compare.compare)
 app.command("generate")(generate.generate)
 app.command("serve")(serve.serve)
+app.command("export")(export.export)
 
 
 def main() -> None:

@@ -107,3 +107,21 @@ def device_option(value: str) -> str:
     if value is not None and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
         raise BadInput(f"--device {value}: expected auto, cpu or cuda")
     return value
+
+
+def precision_option(value: str) -> str:
+    """Typer callback for --precision: auto, fp32 or bf16 (see core.runtime.resolve_precision)."""
+    from icanvas.core.runtime import PRECISIONS
+
+    if value is not None and value not in PRECISIONS:
+        raise BadInput(f"--precision {value}: expected {', '.join(PRECISIONS)}")
+    return value
+
+
+def engine_option(value: str) -> str:
+    """Typer callback for --engine: auto, torch or onnxruntime (see pipeline.engines)."""
+    from icanvas.pipeline.engines import ENGINES  # only commands that load torch anyway have --engine
+
+    if value is not None and value not in ENGINES:
+        raise BadInput(f"--engine {value}: expected {', '.join(ENGINES)}")
+    return value

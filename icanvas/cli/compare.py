@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from icanvas.cli.common import device_option, finish, progress_bar, say, state
+from icanvas.cli.common import device_option, engine_option, finish, precision_option, progress_bar, say, state
 
 if TYPE_CHECKING:
     from icanvas.eval.compare import Comparison
@@ -46,6 +46,11 @@ def compare(
                                        help="Report folder [<root>/runs/<theme>/compare]."),
     select: bool = typer.Option(False, "--select", help="Install the winner as <root>/models/<theme>/."),
     device: str = typer.Option("auto", "--device", callback=device_option, help="auto, cpu or cuda."),
+    precision: str = typer.Option("auto", "--precision", callback=precision_option,
+                                  help="The generators' precision: auto (bf16 where the hardware computes it "
+                                       "natively, else fp32), fp32 or bf16."),
+    engine: str = typer.Option("auto", "--engine", callback=engine_option,
+                               help="auto (torch; onnxruntime for an exported model), torch or onnxruntime."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
 ) -> None:
     """Compare checkpoints on hand-drawn sketches and held-out pairs; pick one."""
@@ -56,7 +61,7 @@ def compare(
     with progress_bar(st, "compare", unit="pictures") as on_progress:
         result = compare_runs(st.root, runs, sketches, pairs=pairs, max_pairs=max_pairs, photos=photos,
                               rank_by=rank_by, out=out, select=select,
-                              device=device, progress=lambda m: say(st, m),
+                              device=device, precision=precision, engine=engine, progress=lambda m: say(st, m),
                               on_progress=on_progress)
     comparison, winner = result.comparison, result.comparison.winner
     for failure in result.skipped:
@@ -70,7 +75,7 @@ def compare(
                "skipped": [f.to_dict() for f in result.skipped], "winner": winner.label,
                "winner_path": winner.path, "score": winner.score, "selected": result.selected,
                "report": str(result.report_dir), **result.files,
-               "results": [r.summary() for r in comparison.results]}
+               **winner.runtime, "results": [r.summary() for r in comparison.results]}
     finish(st, summary, f"compare: {result.checkpoints} checkpoints on {result.sketches} sketches and "
                         f"{result.pairs} pairs ({len(result.skipped)} skipped); best {winner.label} "
                         f"(score {winner.score:.3f}) -> {result.report_dir}", json_out=json_out)

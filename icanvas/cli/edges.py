@@ -11,7 +11,7 @@ import typer
 from icanvas.cli.common import device_option, finish, progress_bar, say, state
 from icanvas.core.errors import BadInput, NotFound
 from icanvas.core.paths import edges_dir, photos_dir
-from icanvas.core.runtime import torchrun_world
+from icanvas.core.runtime import PRECISIONS, torchrun_world
 
 
 def parse_threshold(text: str) -> float:
@@ -48,6 +48,9 @@ def edges(
     max_side: Optional[int] = typer.Option(None, "--max-side", min=0, help="Shrink photos longer than this before "
                                            "HED; 0 = never (default 1024; pix2pix-matlab 0)."),
     device: str = typer.Option("auto", "--device", callback=device_option, help="auto, cpu or cuda (under torchrun: this rank's GPU)."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16: HED's convolutions in "
+                                  "bfloat16 (3-5x faster where the CPU has AVX-512 BF16/AMX, and on GPUs); auto picks "
+                                  "bf16 there, fp32 elsewhere. --json reports the pick."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Same-sized photos per network "
                                              "batch (default 8 on a GPU, 4 on the CPU)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Post-processing processes; 0 = in this "
@@ -62,6 +65,8 @@ def edges(
     from icanvas.edges.pipeline import PRESETS, make_edges
 
     st = state(ctx)
+    if precision not in PRECISIONS:
+        raise BadInput(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
     if preset not in PRESETS:
         raise BadInput(f"--preset {preset}: expected one of {', '.join(PRESETS)}")
     overrides = dict(size=size, border=border, min_edge=min_edge, max_side=max_side,
@@ -82,9 +87,9 @@ def edges(
     world = torchrun_world()
     label = "edges" if world.size == 1 else f"edges (rank {world.rank}/{world.size})"
     with progress_bar(st, label, unit="images") as on_progress:
-        result = make_edges(inputs, out, st.root, settings, device=device, batch_size=batch_size, workers=workers,
-                            force=force, progress=lambda msg: say(st, msg),
-                            on_progress=on_progress)
+        result = make_edges(inputs, out, st.root, settings, device=device, precision=precision,
+                            batch_size=batch_size, workers=workers, force=force,
+                            progress=lambda msg: say(st, msg), on_progress=on_progress)
     report, seconds = result.report, result.seconds
     done, skipped, failures = report.done, report.skipped, report.failed
     where = [str(p) for p in result.outputs]
@@ -94,12 +99,12 @@ def edges(
     summary = {"done": done, "skipped": skipped, "failed": len(failures),
                "failures": [f.to_dict() for f in failures], "output": where[0] if len(where) == 1
                else where, "seconds": round(seconds, 3), "images_per_s": round(done / seconds, 3) if done else 0.0,
-               "device": str(result.device), "rank": result.world.rank, "world_size": result.world.size,
-               "settings": asdict(settings)}
+               "device": str(result.device), "precision": result.precision, "rank": result.world.rank,
+               "world_size": result.world.size, "settings": asdict(settings)}
     names = ", ".join(Path(f.input).name for f in failures[:3]) + (", ..." if len(failures) > 3 else "")
     line = (f"edges: {done} done, {skipped} skipped (already there), {len(failures)} failed"
             + (f" ({names})" if failures else "") + f" in {seconds:.1f} s"
-            + (f" ({done / seconds:.2f} images/s)" if done else "") + f" -> {', '.join(where)}")
+            + (f" ({done / seconds:.2f} images/s, {result.precision})" if done else "") + f" -> {', '.join(where)}")
     finish(st, summary, line, json_out=json_out)
     if failures and done == 0 and skipped == 0:  # nothing succeeded, now or before
         raise typer.Exit(1)

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
-from icanvas.cli.common import device_option, finish, progress_bar, say, state
+from icanvas.cli.common import device_option, engine_option, finish, precision_option, progress_bar, say, state
 from icanvas.core.errors import BadInput
 from icanvas.core.images import encode_png
 
@@ -36,6 +36,10 @@ def generate(
     save_normalized: bool = typer.Option(False, "--save-normalized",
                                          help="Also write the normalised sketch the model sees (NAME_normalized.png)."),
     device: str = typer.Option("auto", "--device", callback=device_option, help="auto, cpu or cuda."),
+    precision: str = typer.Option("auto", "--precision", callback=precision_option,
+                                  help="auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32 or bf16."),
+    engine: str = typer.Option("auto", "--engine", callback=engine_option,
+                               help="auto (torch; onnxruntime for an exported model), torch or onnxruntime."),
     force: bool = typer.Option(False, "--force", help="Overwrite pictures that already exist."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
 ) -> None:
@@ -51,6 +55,7 @@ def generate(
     stdin = sys.stdin.buffer.read() if STDIN in sketches else None
     with progress_bar(st, "generate", unit="sketches") as on_progress:
         result = generate_pictures(sketches, out, root=st.root, theme=theme, checkpoint=checkpoint, device=device,
+                                   precision=precision, engine=engine,
                                    variations=variations, seed=seed, size=size, options=options, force=force,
                                    save_normalized=save_normalized, stdin=stdin,
                                    on_progress=on_progress)
@@ -65,8 +70,8 @@ def generate(
     summary = {"done": report.done, "skipped": report.skipped, "failed": len(report.failed),
                "failures": [f.to_dict() for f in report.failed], "output": where,
                "written": report.written, "model": str(painter.source), "theme": painter.info.theme,
-               "size": size or painter.size, "variations": variations}
+               "size": size or painter.size, "variations": variations, **painter.runtime()}
     finish(st, summary, f"generate: {report.done} done, {report.skipped} skipped, {len(report.failed)} failed "
-                        f"-> {where} (model {painter.source})", json_out=json_out)
+                        f"-> {where} (model {painter.source}, {painter.engine} {painter.precision})", json_out=json_out)
     if report.failed:
         raise typer.Exit(1)

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from icanvas.cli.common import device_option, finish, say, state
+from icanvas.cli.common import device_option, engine_option, finish, precision_option, say, state
 from icanvas.core.errors import IcanvasError
 
 
@@ -25,6 +25,10 @@ def serve(
     cors_origin: Optional[List[str]] = typer.Option(None, "--cors-origin",
                                                     help="Allow browser calls from this origin (repeatable; '*' for any)."),
     device: str = typer.Option("auto", callback=device_option, help="Where the models run: auto, cpu, cuda, cuda:N."),
+    precision: str = typer.Option("auto", "--precision", callback=precision_option,
+                                  help="auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32 or bf16."),
+    engine: str = typer.Option("auto", "--engine", callback=engine_option,
+                               help="auto (torch; onnxruntime for an exported model), torch or onnxruntime."),
     json_out: bool = typer.Option(False, "--json", help="At shutdown, print the summary as one JSON object."),
 ) -> None:
     """Run the HTTP service and the drawing page.
@@ -39,15 +43,18 @@ def serve(
     st = state(ctx)
     settings = ServerSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
                               max_upload_bytes=int(max_upload_mb * MB), max_pixels=max_pixels,
-                              device=str(resolve_device(device)), cors_origins=tuple(cors_origin or ()))
-    models = load_models(st.root, choose_themes(st.root, theme), settings.device)  # errors here are one line
+                              device=str(resolve_device(device)), precision=precision, engine=engine,
+                              cors_origins=tuple(cors_origin or ()))
+    # loaded here, before the service starts, so that a broken model is one clear line
+    models = load_models(st.root, choose_themes(st.root, theme), settings.device, precision, engine)
     app = create_app(st.root, theme, settings, models=models)
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout is for results (the --json summary)
     config = uvicorn.Config(app, host=host, port=port, log_level="debug" if st.debug else "warning" if st.quiet
                             else "info", access_log=not st.quiet, log_config=log_config, lifespan="on")
     server = uvicorn.Server(config)
-    say(st, f"serving from {st.root / 'models'} on http://{host}:{port} (Ctrl-C stops)")
+    runs = ", ".join(f"{name}: {p.engine} {p.precision}" for name, p in models.items())
+    say(st, f"serving from {st.root / 'models'} ({runs}) on http://{host}:{port} (Ctrl-C stops)")
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: the normal way to stop
@@ -59,6 +66,6 @@ def serve(
     stats = app.state.stats
     summary = {"url": f"http://{host}:{port}", "themes": app.state.theme_names,
                "pictures": stats["pictures"], "refused": stats["refused"], "busy": stats["busy"],
-               "failed": stats["failed"]}
+               "failed": stats["failed"], "runtime": {name: p.runtime() for name, p in models.items()}}
     finish(st, summary, f"served {stats['pictures']} pictures, refused {stats['refused']} bad requests, "
                         f"{stats['busy']} busy, {stats['failed']} failed", json_out=json_out)

@@ -169,6 +169,7 @@ class CheckpointResult:
     realism: float | None = None         # R (see eval.realism), when photos are given
     kid: float | None = None             # KID of the pictures to the photos
     score: float = 0.0
+    runtime: dict = field(default_factory=dict)   # how the pictures were made: engine, precision, device
 
     def summary(self) -> dict:
         """The scores without the per-sketch detail (stored with an installed model)."""
@@ -212,17 +213,18 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
                         edges_for: Callable[[int], EdgeFn], *,
                         pairs: Sequence[tuple[np.ndarray, np.ndarray]] = (),
                         realism_for: Callable[[int], RealismScorer] | None = None,
-                        rank_by: str = "both", device: str = "cpu",
-                        on_step: Callable[[], None] = lambda: None) -> Comparison:
+                        rank_by: str = "both", device: str = "cpu", precision: str = "auto",
+                        engine: str = "auto", on_step: Callable[[], None] = lambda: None) -> Comparison:
     """Score every checkpoint on the hand-drawn sketches (name, RGB), the held-out pairs (sketch, photo) and,
     with realism_for(size) (a scorer for pictures of that size), how photo-like its pictures of the sketches are.
 
     edges_for(size) gives the edge pipeline at a model size (HED + post-processing in icanvas; tests may pass a
-    cheaper one). on_step is called once per checkpoint and sketch/pair."""
+    cheaper one). Each checkpoint runs on device in precision on engine (see Painter.from_pretrained). on_step
+    is called once per checkpoint and sketch/pair."""
     results, pictures, inputs, photos = [], {}, None, None
     names = [n for n, _ in sketches]
     for path in checkpoints:
-        painter = Painter.from_pretrained(path, device=device)
+        painter = Painter.from_pretrained(path, device=device, precision=precision, engine=engine)
         label = label_of(path, painter.info)
         normalized = [painter.normalize(rgb) for _, rgb in sketches]
         inputs = normalized if inputs is None else inputs
@@ -240,7 +242,8 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
             label=label, path=str(path), theme=info.theme, run=info.run, epoch=info.epoch, size=painter.size,
             fidelity=_mean([s.f for s in scores]), precision=_mean([s.precision for s in scores]),
             recall=_mean([s.recall for s in scores]), degenerate=sum(s.problem is not None for s in scores),
-            sketches=scores, pairs=pair_means, realism=real and real.score, kid=real and real.kid))
+            sketches=scores, pairs=pair_means, realism=real and real.score, kid=real and real.kid,
+            runtime=painter.runtime()))
         pictures[label] = made
     return Comparison(rank(results, rank_by), names, inputs or [], pictures, len(pairs), rank_by, photos)
 

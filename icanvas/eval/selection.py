@@ -49,14 +49,14 @@ def usable(winner: CheckpointResult) -> bool:
 
 def compare_runs(root: Path, runs: Sequence[Path], sketches: Path, *, pairs: Path | None = None,
                  max_pairs: int = 50, photos: Path | None = None, rank_by: str = "both", out: Path | None = None,
-                 select: bool = False, device: str = "auto",
+                 select: bool = False, device: str = "auto", precision: str = "auto", engine: str = "auto",
                  progress: Callable[[str], None] | None = None,
                  on_progress: OnProgress = lambda done, total: None) -> CompareResult:
     """Score the checkpoints of `runs` on the drawings in `sketches` (and the first max_pairs A|B pairs in
     `pairs`), realism against `photos` (default: the photo halves of those pairs), rank by `rank_by` (see
     eval.compare.RULES), write the report to `out` (default <root>/runs/<theme>/compare) and, with select,
     install the winner under <root>/models/<theme>/; BadInput when nothing usable is there to compare or to
-    install."""
+    install. The generators run in `precision` on `engine` (see Painter.from_pretrained)."""
     checkpoints = find_checkpoints(runs)
     good, skipped = load_sketches(find_images([sketches]))
     if not good:
@@ -86,7 +86,7 @@ def compare_runs(root: Path, runs: Sequence[Path], sketches: Path, *, pairs: Pat
     step = steps(len(checkpoints) * (len(good) + len(pair_list)), on_progress)
     comparison = compare_checkpoints(checkpoints, good, lambda size: detector(size).batch, pairs=pair_list,
                                      realism_for=realism_for if with_realism else None, rank_by=rank_by,
-                                     device=dev, on_step=step)
+                                     device=dev, precision=precision, engine=engine, on_step=step)
     winner = comparison.winner
     selected = None
     if select and usable(winner):

@@ -14,6 +14,7 @@ from PIL import Image
 from icanvas.core.errors import BadInput, Failure, IcanvasError, NotFound
 from icanvas.core.images import find_images, load_rgb, save_png
 from icanvas.core.progress import OnProgress, steps
+from icanvas.pipeline.engines import NO_VARIATIONS
 from icanvas.pipeline.painter import Painter, resolve_model
 from icanvas.sketch.normalize import NormalizeOptions
 
@@ -159,15 +160,20 @@ class GenerateResult:
 
 
 def generate_pictures(inputs: Sequence[str], out: str, *, root: Path, theme: str | None = None,
-                      checkpoint: Path | None = None, device: str = "auto", variations: int = 0, seed: int = 0,
+                      checkpoint: Path | None = None, device: str = "auto", precision: str = "auto",
+                      engine: str = "auto", variations: int = 0, seed: int = 0,
                       size: int | None = None, options: NormalizeOptions = NormalizeOptions(), force: bool = False,
                       save_normalized: bool = False, stdin: bytes | None = None,
                       on_progress: OnProgress = lambda done, total: None) -> GenerateResult:
     """The whole of `icanvas generate`: plan the outputs (see plan_pictures), load the model (see resolve_model),
-    paint every drawing once per variation seed. Inputs that cannot be planned or painted are in report.failed;
-    on_progress(done, total) follows the drawings."""
+    load it in `precision` on `engine` (see Painter.from_pretrained), paint every drawing once per variation
+    seed. Inputs that cannot be planned or painted are in report.failed; on_progress(done, total) follows the
+    drawings. BadInput for variations from a model without them (an ONNX export)."""
     jobs, refused = plan_pictures(inputs, out, variations=variations, stdin=stdin, save_normalized=save_normalized)
-    painter = Painter.from_pretrained(resolve_model(root, theme, checkpoint), device=device)
+    painter = Painter.from_pretrained(resolve_model(root, theme, checkpoint), device=device, precision=precision,
+                                      engine=engine)
+    if variations and not painter.variations:
+        raise BadInput(f"{painter.source}: --variations: {NO_VARIATIONS}")
     seeds = [None] if variations == 0 else [seed + i for i in range(variations)]
     report = paint_jobs(painter, jobs, seeds=seeds, size=size, options=options, force=force,
                         on_done=steps(len(jobs), on_progress))

@@ -1,30 +1,49 @@
 """The one inference object: `Painter` loads a generator, reads a drawing for it and paints.
 
-`generate`, `compare` and `serve` reach a generator only through a Painter, so one place decides the device and
-how the network runs (as diffusers' pipelines do):
+`generate`, `compare` and `serve` reach a generator only through a Painter, so one place decides the device,
+the precision and the engine (as diffusers' pipelines do):
 
-    painter = Painter.from_pretrained("demo", root=root)      # a theme's installed model
-    painter = Painter.from_pretrained(Path("runs/demo/r/checkpoints/epoch_0010.safetensors"))
+    painter = Painter.from_pretrained("demo", root=root)      # a theme's installed model, bf16 where it pays
+    painter = Painter.from_pretrained(Path("runs/demo/r/checkpoints/epoch_0010.safetensors"), precision="fp32")
+    painter = Painter.from_pretrained(Path("exported/demo"))   # an `icanvas export` folder: ONNX Runtime
     picture = painter(load_rgb("drawing.png"))                 # normalise + paint one drawing
+    painter.engine, painter.precision                          # what it picked: "torch", "bf16"
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from icanvas.core.errors import NotFound
+from icanvas.core.errors import BadInput, NotFound
 from icanvas.core.paths import model_dir, resolve_root
-from icanvas.core.runtime import DEFAULT_THEME_ENV, default_theme, resolve_device
+from icanvas.core.runtime import DEFAULT_THEME_ENV, default_theme, resolve_device, resolve_precision
 from icanvas.core.themes import THEMES
-from icanvas.pix2pix.checkpoints import ModelInfo, installed_themes, load_generator
+from icanvas.pipeline.engines import OnnxModel, TorchModel, check_engine, to_onnx
+from icanvas.pix2pix.checkpoints import (
+    ONNX_NAME,
+    WEIGHTS_NAME,
+    ModelInfo,
+    installed_themes,
+    load_generator,
+    read_info,
+)
 from icanvas.sketch.normalize import NormalizeOptions, normalize_sketch
+
+
+def locate_model(source: str | Path | None, root: str | Path | None = None) -> Path:
+    """What Painter.from_pretrained and export accept, as a path: a checkpoint file or model folder (a Path, or
+    a str that names one or looks like a path), a theme name (its installed model under root), or None (see
+    resolve_model)."""
+    if isinstance(source, str) and not Path(source).exists() and "/" not in source and not Path(source).suffix:
+        return resolve_model(resolve_root(root), theme=source)   # a name, not a path that is missing
+    if source is None:
+        return resolve_model(resolve_root(root))
+    return resolve_model(resolve_root(root), checkpoint=Path(source))
 
 
 def resolve_model(root: Path, theme: str | None = None, checkpoint: Path | None = None) -> Path:
@@ -65,50 +84,90 @@ def tensor_to_images(y: torch.Tensor) -> list[np.ndarray]:
     return list(arr.permute(0, 2, 3, 1).cpu().numpy())
 
 
-@contextmanager
-def _dropout_on(model: nn.Module) -> Iterator[None]:
-    """Dropout active, batch norm still per image: a different picture per seed."""
-    drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
-    for m in drops:
-        m.train()
-    try:
-        yield
-    finally:
-        for m in drops:
-            m.eval()
-
-
-@dataclass
 class Painter:
     """A generator ready for inference (see pix2pix.networks.per_image_statistics) with what it needs to read
-    a drawing: its size and its training sketch style."""
+    a drawing (its size and training sketch style) and how it runs (see pipeline.engines): `engine` (torch or
+    onnxruntime), `precision` (fp32 or bf16) and `device`.
 
-    model: nn.Module
-    info: ModelInfo
-    source: Path
+    Painter(model, info, source, precision=...) runs a torch module as given in fp32, or a bf16 copy of it made
+    here (then build a new Painter to follow later changes to its weights); Painter(OnnxModel(...), ...) runs
+    an ONNX graph. Painter.from_pretrained loads and picks both."""
+
+    def __init__(self, model: nn.Module | OnnxModel, info: ModelInfo, source: Path, *,
+                 precision: str = "auto") -> None:
+        if isinstance(model, OnnxModel):
+            resolve_precision(precision, model.device)   # checks the name
+            if precision == "bf16":
+                raise BadInput(f"{source}: precision bf16: engine onnxruntime runs fp32 only (use --engine torch)")
+            self.runner: TorchModel | OnnxModel = model
+        else:
+            self.runner = TorchModel(model, precision)
+        self.info = info
+        self.source = Path(source)
 
     @classmethod
     def from_pretrained(cls, source: str | Path | None = None, *, root: str | Path | None = None,
-                        device: str | torch.device = "auto") -> "Painter":
-        """Load a model. source: a checkpoint file or installed model folder (a Path, or a str naming an existing
-        one), a theme name (its model installed under root), or None (the only installed model, else
-        $ICANVAS_THEME's). root: default as everywhere (--root, $ICANVAS_HOME, ~/.icanvas)."""
-        if isinstance(source, str) and not Path(source).exists():
-            path = resolve_model(resolve_root(root), theme=source)
-        elif source is None:
-            path = resolve_model(resolve_root(root))
-        else:
-            path = resolve_model(resolve_root(root), checkpoint=Path(source))
-        model, info = load_generator(path, resolve_device(device))
-        return cls(model, info, path)
+                        device: str | torch.device = "auto", precision: str = "auto",
+                        engine: str = "auto") -> "Painter":
+        """Load a model. source: a checkpoint file, an installed model folder or an exported one, a theme name
+        (its model installed under root), or None (the only installed model, else $ICANVAS_THEME's): see
+        locate_model. root: default as everywhere (--root, $ICANVAS_HOME, ~/.icanvas).
+
+        precision: auto|fp32|bf16 (see core.runtime.resolve_precision; auto is bf16 where the hardware computes
+        it natively). engine: auto|torch|onnxruntime; auto is torch, or onnxruntime for an exported folder (it
+        has only model.onnx). onnxruntime runs fp32 on the CPU; on a checkpoint it exports it at load."""
+        path = locate_model(source, root)
+        check_engine(engine)
+        exported = path.is_dir() and (path / ONNX_NAME).is_file()
+        weights = not path.is_dir() or (path / WEIGHTS_NAME).is_file()
+        if engine == "auto":
+            engine = "torch" if weights else "onnxruntime"
+        if engine == "torch":
+            if not weights and exported:
+                raise BadInput(f"{path}: an exported model (model.onnx, no {WEIGHTS_NAME}) runs on engine "
+                               "onnxruntime only")
+            model, info = load_generator(path, resolve_device(device))
+            return cls(model, info, path, precision=precision)
+        if device != "auto" and resolve_device(device).type != "cpu":
+            raise BadInput(f"device {device}: engine onnxruntime runs on the CPU here (use --device cpu, or "
+                           "--engine torch)")
+        if exported:
+            info = read_info(path)
+            onnx = OnnxModel(path / ONNX_NAME, str(path))
+        else:  # a checkpoint or installed model: export it once, now
+            generator, info = load_generator(path, "cpu")
+            onnx = OnnxModel(to_onnx(generator, info.generator.input_nc, info.generator.size), str(path))
+        return cls(onnx, info, path, precision=precision)
 
     @property
     def size(self) -> int:
         return self.info.generator.size
 
     @property
+    def model(self) -> nn.Module | OnnxModel:
+        """What runs: the torch module (the bf16 copy in bf16) or the ONNX session."""
+        return self.runner.model if isinstance(self.runner, TorchModel) else self.runner
+
+    @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return self.runner.device
+
+    @property
+    def engine(self) -> str:
+        return self.runner.engine
+
+    @property
+    def precision(self) -> str:
+        return self.runner.precision
+
+    @property
+    def variations(self) -> bool:
+        """Whether paint(variation=seed) works (an ONNX graph has no dropout)."""
+        return self.runner.variations
+
+    def runtime(self) -> dict[str, str]:
+        """How this painter runs, for --json summaries and /readyz."""
+        return {"engine": self.engine, "precision": self.precision, "device": str(self.device)}
 
     def normalize(self, rgb: np.ndarray, options: NormalizeOptions = NormalizeOptions()) -> np.ndarray:
         """A drawing as sent (HxWx3 uint8) to this model's input (see sketch.normalize.normalize_sketch)."""
@@ -119,23 +178,15 @@ class Painter:
         """Pictures (HxWx3 uint8 at the model size) for normalised sketches, batch_size per forward pass.
 
         variation None gives the deterministic picture; an integer seed switches dropout on and gives a
-        different, reproducible picture for each seed."""
+        different, reproducible picture for each seed (BadInput where the model has no dropout: see
+        `variations`)."""
         out: list[np.ndarray] = []
         for start in range(0, len(sketches), batch_size):
-            out += self._forward(sketches[start:start + batch_size], variation)
+            x = sketches_to_tensor(sketches[start:start + batch_size], self.info.generator.input_nc)
+            out += tensor_to_images(self.runner(x, variation))
         return out
 
     def __call__(self, rgb: np.ndarray, options: NormalizeOptions = NormalizeOptions(),
                  variation: int | None = None) -> np.ndarray:
         """One drawing in, one picture out."""
         return self.paint([self.normalize(rgb, options)], variation)[0]
-
-    @torch.inference_mode()
-    def _forward(self, sketches: Sequence[np.ndarray], variation: int | None) -> list[np.ndarray]:
-        device = self.device
-        x = sketches_to_tensor(sketches, self.info.generator.input_nc).to(device)
-        if variation is None:
-            return tensor_to_images(self.model(x))
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), _dropout_on(self.model):
-            torch.manual_seed(variation)
-            return tensor_to_images(self.model(x))

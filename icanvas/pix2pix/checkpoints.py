@@ -2,7 +2,8 @@
 
 A run checkpoint `runs/<theme>/<run>/checkpoints/epoch_NNNN.safetensors` holds the generator's weights with
 its ModelInfo (JSON) in the safetensors metadata. An installed model `models/<theme>/` holds
-`generator.safetensors` + `model.json`. Both load without unpickling anything.
+`generator.safetensors` + `model.json`, or `model.onnx` + `model.json` where it is an exported model (see
+icanvas.pipeline.export). None of them is unpickled.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, per_image_s
 META_KEY = "icanvas_model"
 WEIGHTS_NAME = "generator.safetensors"
 INFO_NAME = "model.json"
+ONNX_NAME = "model.onnx"     # an `icanvas export` folder: model.onnx + model.json (see pipeline.export)
 
 
 @dataclass
@@ -128,8 +130,9 @@ def install_model(root: Path, checkpoint: Path, *, metrics: dict | None = None, 
 
 
 def installed_themes(root: Path) -> list[str]:
-    """Themes with an installed model under <root>/models/."""
+    """Themes with an installed model under <root>/models/: model.json with the weights or an exported model."""
     base = Path(root) / "models"
     if not base.is_dir():
         return []
-    return sorted(p.name for p in base.iterdir() if (p / WEIGHTS_NAME).is_file() and (p / INFO_NAME).is_file())
+    return sorted(p.name for p in base.iterdir()
+                  if (p / INFO_NAME).is_file() and ((p / WEIGHTS_NAME).is_file() or (p / ONNX_NAME).is_file()))

@@ -29,6 +29,7 @@ from icanvas.core.errors import BadInput, IcanvasError, NotFound
 from icanvas.core.images import encode_png, load_rgb
 from icanvas.core.paths import model_dir
 from icanvas.core.themes import THEMES
+from icanvas.pipeline.engines import NO_VARIATIONS
 from icanvas.pipeline.painter import Painter
 from icanvas.pix2pix.checkpoints import ModelInfo, installed_themes
 from icanvas.server.batching import InferenceFailed, QueueFull, ThemeBatcher
@@ -58,9 +59,12 @@ def choose_themes(root: Path, themes: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(themes)) if themes else installed
 
 
-def load_models(root: Path, names: Sequence[str], device: str = "auto") -> dict[str, Painter]:
-    """Each theme's installed model, loaded on `device`."""
-    return {name: Painter.from_pretrained(model_dir(root, name), device=device) for name in names}
+def load_models(root: Path, names: Sequence[str], device: str = "auto", precision: str = "auto",
+                engine: str = "auto") -> dict[str, Painter]:
+    """Each theme's installed model, loaded on `device` in `precision` on `engine` (a compiled engine is built
+    here, at start-up, not at the first request)."""
+    return {name: Painter.from_pretrained(model_dir(root, name), device=device, precision=precision, engine=engine)
+            for name in names}
 
 
 def prepare_sketch(data: bytes, painter: Painter, *, normalize: bool, settings: ServerSettings) -> np.ndarray:
@@ -102,8 +106,8 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        painters = models if models is not None else await asyncio.to_thread(load_models, root, names,
-                                                                               settings.device)
+        painters = models if models is not None else await asyncio.to_thread(
+            load_models, root, names, settings.device, settings.precision, settings.engine)
         loaded: dict[str, LoadedTheme] = {}
         for name in names:
             batcher = ThemeBatcher(painters[name], max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
@@ -162,12 +166,13 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Every model is loaded and its worker running")
+    @app.get("/readyz", summary="Every model is loaded and its worker running; how each runs")
     async def readyz(request: Request):
         loaded = request.app.state.themes
         if set(loaded) != set(names):
             return _error(503, "not_ready", "models are still loading")
-        return {"status": "ready", "themes": sorted(loaded)}
+        return {"status": "ready", "themes": sorted(loaded),
+                "runtime": {name: loaded[name].painter.runtime() for name in sorted(loaded)}}
 
     @app.get("/v1/themes", summary="The installed themes: title, picture size and model")
     async def list_themes(request: Request) -> dict:
@@ -189,6 +194,8 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         loaded = request.app.state.themes.get(theme)
         if loaded is None:  # names are looked up in the loaded table only: nothing here touches the disk
             raise NotFound(f"unknown theme '{theme}' (installed: {', '.join(request.app.state.themes)})")
+        if variation is not None and not loaded.painter.variations:
+            raise BadInput(f"theme '{theme}': variation: {NO_VARIATIONS}")
         if loaded.batcher.queue.full():  # BusyGuard answered before the upload when it knew the theme
             return busy(theme)
         async with request.app.state.decode_slots:

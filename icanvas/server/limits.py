@@ -25,6 +25,8 @@ class ServerSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     min_side: int = 16             # smaller than this is not a drawing
     device: str = "cpu"
+    precision: str = "auto"        # the generators' precision and engine: see Painter.from_pretrained
+    engine: str = "auto"
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
