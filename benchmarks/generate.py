@@ -60,27 +60,29 @@ def sketches(n: int, size: int) -> list[np.ndarray]:
     return out
 
 
-def runner(module: torch.nn.Module, nc: int, device: torch.device, *, dtype: torch.dtype = torch.float32,
+def runner(module: torch.nn.Module, config: GeneratorConfig, device: torch.device, *,
+           dtype: torch.dtype = torch.float32,
            fmt: torch.memory_format = torch.contiguous_format, autocast: bool = False) -> Paint:
     """Paint with a bare module, with the same tensor in and pictures out as Painter.paint."""
     @torch.inference_mode()
     def paint(batch: list[np.ndarray]) -> list[np.ndarray]:
-        x = sketches_to_tensor(batch, nc).to(device, dtype).contiguous(memory_format=fmt)
+        x = sketches_to_tensor(batch, config).to(device, dtype).contiguous(memory_format=fmt)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             return tensor_to_images(module(x))
     return paint
 
 
-def variants(plain: torch.nn.Module, nc: int, device: torch.device, compile_too: bool) -> dict[str, Paint]:
+def variants(plain: torch.nn.Module, config: GeneratorConfig, device: torch.device,
+             compile_too: bool) -> dict[str, Paint]:
     """The paths measured and not taken."""
     cl = copy.deepcopy(plain).to(memory_format=torch.channels_last)
     bf16_cl = copy.deepcopy(plain).to(torch.bfloat16, memory_format=torch.channels_last)
-    out = {"torch bf16 autocast channels_last": runner(cl, nc, device, fmt=torch.channels_last, autocast=True),
-           "torch bf16 channels_last, no small-map products": runner(bf16_cl, nc, device, dtype=torch.bfloat16,
+    out = {"torch bf16 autocast channels_last": runner(cl, config, device, fmt=torch.channels_last, autocast=True),
+           "torch bf16 channels_last, no small-map products": runner(bf16_cl, config, device, dtype=torch.bfloat16,
                                                                      fmt=torch.channels_last),
-           "torch fp32 channels_last": runner(cl, nc, device, fmt=torch.channels_last)}
+           "torch fp32 channels_last": runner(cl, config, device, fmt=torch.channels_last)}
     if compile_too:
-        out["torch.compile fp32"] = runner(torch.compile(copy.deepcopy(plain), dynamic=True), nc, device)
+        out["torch.compile fp32"] = runner(torch.compile(copy.deepcopy(plain), dynamic=True), config, device)
     return out
 
 
@@ -106,7 +108,7 @@ def main() -> None:
         checkpoint = save_generator(Path(tmp) / "unet.safetensors", init_weights(UnetGenerator(config)),
                                     ModelInfo(theme="demo", generator=config))
         plain, _ = load_generator(checkpoint, device)
-        paints[BASELINE] = runner(plain, config.input_nc, device)
+        paints[BASELINE] = runner(plain, config, device)
         engines = [("torch", "fp32"), ("torch", "bf16")]
         if importlib.util.find_spec("onnxruntime") and device.type == "cpu":
             engines.append(("onnxruntime", "fp32"))
@@ -116,7 +118,7 @@ def main() -> None:
             load_s[f"{engine} {precision}"] = time.perf_counter() - start
             paints[f"{engine} {precision}"] = lambda batch, p=painter: p.paint(batch, batch_size=len(batch))
     if args.variants:
-        paints.update(variants(plain, config.input_nc, device, args.compile))
+        paints.update(variants(plain, config, device, args.compile))
 
     reference = paints[BASELINE](inputs)
     quality, warm_s = {}, {}

@@ -51,8 +51,7 @@ def score(checkpoint: Path, pairs: list[tuple[np.ndarray, np.ndarray]],
     rows = {}
     for k, layers in hints.items():
         got = []
-        for (sketch, photo), layer in zip(pairs, layers):
-            lines = sketch.mean(axis=2).round().astype(np.uint8)
+        for (lines, photo), layer in zip(pairs, layers):
             gray = torch.from_numpy(lines.astype(np.float32) / 127.5 - 1)[None, None]
             layers = hint_layers(lines, layer, info.generator.hint_fill)
             hint = torch.from_numpy(layers).permute(2, 0, 1)[None].float() / 255 if k else None

@@ -46,7 +46,7 @@ def test_onnx_matches_torch_fp32_on_four_sketches_any_batch_any_size(cli, instal
     model, info = load_generator(model_dir(installed, "demo"))
     onnx = OnnxModel(out / "model.onnx", "exported")
     painter = Painter.from_pretrained(model_dir(installed, "demo"), precision="fp32")
-    x = sketches_to_tensor(sketches(painter), info.generator.input_nc)
+    x = sketches_to_tensor(sketches(painter), info.generator)
     big = torch.nn.functional.interpolate(x[:3], scale_factor=2)            # another batch and twice the size
     with torch.inference_mode():
         for batch in (x, x[:1], big):

@@ -37,16 +37,24 @@ def _square_with_marks(*marks: tuple[tuple[int, int], tuple[int, int, int]]) -> 
 def test_a_crayon_mark_fills_the_region_it_lies_in_and_nothing_else():
     lines, hints = _square_with_marks(((30, 30), RED))
     fill = fill_hints(lines, hints)
-    inside = np.zeros((64, 64), bool)
-    inside[17:48, 17:48] = True
+    inside, square = np.zeros((64, 64), bool), np.zeros((64, 64), bool)
+    inside[20:45, 20:45] = True                                 # away from the lines (a thin band stays empty)
+    square[16:49, 16:49] = True
     assert (fill[inside, :3] == RED).all() and (fill[inside, 3] == 255).all()
-    assert (fill[~inside, 3] == 0).all()                       # outside the square, and the lines themselves
+    assert (fill[~square, 3] == 0).all() and (fill[lines == 0, 3] == 0).all()   # not outside, not on the lines
+
+
+def test_a_small_gap_in_the_lines_does_not_let_the_colour_out():
+    lines, hints = _square_with_marks(((30, 30), RED))
+    lines[30:32, 16] = 255                                      # a 2 px gap in the left side
+    fill = fill_hints(lines, hints)
+    assert fill[30, 30, 3] == 255 and fill[30, 8, 3] == 0
 
 
 def test_two_colours_in_one_region_split_it_between_their_marks():
     lines, hints = _square_with_marks(((20, 24), RED), ((44, 40), BLUE))
     fill = fill_hints(lines, hints)
-    assert tuple(fill[18, 18, :3]) == RED and tuple(fill[46, 46, :3]) == BLUE
+    assert tuple(fill[21, 21, :3]) == RED and tuple(fill[43, 43, :3]) == BLUE
     assert (fill[5, 5, 3] == 0)                                 # the outside has no mark: empty
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -33,8 +34,12 @@ def generate(
                                   help="Even out the light and separate lines from paper."),
     thin: bool = typer.Option(True, "--thin/--no-thin", help="Thin strokes, re-draw at the training line width."),
     fit: bool = typer.Option(True, "--fit/--no-fit", help="Crop to the drawing and frame it like the training set."),
+    hints: bool = typer.Option(True, "--hints/--no-hints",
+                               help="Read crayon colour as colour hints, for a model trained with hints "
+                                    "(--no-hints: every stroke is a line)."),
     save_normalized: bool = typer.Option(False, "--save-normalized",
-                                         help="Also write the normalised sketch the model sees (NAME_normalized.png)."),
+                                         help="Also write the normalised sketch the model sees (NAME_normalized.png) "
+                                              "and the crayon colour it read (NAME_hints.png)."),
     device: str = typer.Option("auto", "--device", callback=device_option, help="auto, cpu or cuda."),
     precision: str = typer.Option("auto", "--precision", callback=precision_option,
                                   help="auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32 or bf16."),
@@ -50,8 +55,8 @@ def generate(
     from icanvas.sketch.normalize import NormalizeOptions
     if out == STDIN and json_out:
         raise BadInput("--json and -o - both write to stdout: choose one")
-    options = NormalizeOptions(polarity=polarity, binarize=binarize, thin=thin, fit=fit) if normalize \
-        else NormalizeOptions.off()
+    options = NormalizeOptions(polarity=polarity, binarize=binarize, thin=thin, fit=fit, hints=hints) if normalize \
+        else replace(NormalizeOptions.off(), hints=hints)
     stdin = sys.stdin.buffer.read() if STDIN in sketches else None
     with progress_bar(st, "generate", unit="sketches") as on_progress:
         result = generate_pictures(sketches, out, root=st.root, theme=theme, checkpoint=checkpoint, device=device,

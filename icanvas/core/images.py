@@ -117,7 +117,7 @@ def encode_png(arr: np.ndarray) -> bytes:
 
 
 def save_png(arr: np.ndarray, path: Path) -> None:
-    """Write an HxW or HxWx3 uint8 array as PNG, atomically."""
+    """Write an HxW, HxWx3 or HxWx4 (RGBA) uint8 array as PNG, atomically."""
     write_bytes_atomic(Path(path), encode_png(arr))
 
 

@@ -20,6 +20,7 @@ from skimage.metrics import structural_similarity
 from icanvas.core.errors import BadInput, Failure, IcanvasError, NotFound
 from icanvas.core.images import load_rgb
 from icanvas.data.pairing import read_pair
+from icanvas.eval.colour import hint_colour_error
 from icanvas.eval.fmeasure import edge_mask, tolerant_f
 from icanvas.eval.realism import RealismScorer
 from icanvas.pipeline.painter import Painter
@@ -168,6 +169,7 @@ class CheckpointResult:
     pairs: dict[str, float] = field(default_factory=dict)   # mean l1, psnr, ssim over the pairs (if any)
     realism: float | None = None         # R (see eval.realism), when photos are given
     kid: float | None = None             # KID of the pictures to the photos
+    colour: float | None = None          # mean CIEDE2000 under the crayon, over coloured drawings (hint models)
     score: float = 0.0
     runtime: dict = field(default_factory=dict)   # how the pictures were made: engine, precision, device
 
@@ -180,7 +182,7 @@ class CheckpointResult:
 class Comparison:
     results: list[CheckpointResult]      # best first
     sketch_names: list[str]
-    inputs: list[np.ndarray]             # the normalised sketches (of the first checkpoint's size and style)
+    inputs: list[np.ndarray]             # the normalised drawings, colour shown (first checkpoint's size, style)
     pictures: dict[str, list[np.ndarray]]  # label -> one picture per sketch
     pairs: int = 0
     rank_by: str = "both"
@@ -226,9 +228,11 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
     for path in checkpoints:
         painter = Painter.from_pretrained(path, device=device, precision=precision, engine=engine)
         label = label_of(path, painter.info)
-        normalized = [painter.normalize(rgb) for _, rgb in sketches]
-        inputs = normalized if inputs is None else inputs
-        made = painter.paint(normalized)
+        drawings = [painter.read(rgb) for _, rgb in sketches]
+        normalized = [d.lines for d in drawings]
+        inputs = [d.preview() for d in drawings] if inputs is None else inputs
+        made = painter.paint(drawings)
+        colour = [e for e in (hint_colour_error(p, d.hints) for p, d in zip(made, drawings)) if e is not None]
         edges = edges_for(painter.size)(made)
         scores = [sketch_fidelity(n, p, s, e) for n, p, s, e in zip(names, made, normalized, edges)]
         for _ in scores:
@@ -243,6 +247,7 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
             fidelity=_mean([s.f for s in scores]), precision=_mean([s.precision for s in scores]),
             recall=_mean([s.recall for s in scores]), degenerate=sum(s.problem is not None for s in scores),
             sketches=scores, pairs=pair_means, realism=real and real.score, kid=real and real.kid,
+            colour=_mean(colour) if colour else None,
             runtime=painter.runtime()))
         pictures[label] = made
     return Comparison(rank(results, rank_by), names, inputs or [], pictures, len(pairs), rank_by, photos)

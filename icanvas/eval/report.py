@@ -18,8 +18,10 @@ from icanvas.eval.compare import Comparison
 def score_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     """The score table as text: the column names, then one row per checkpoint, best first."""
     has_realism, has_pairs = comparison.photos is not None, comparison.pairs > 0
+    has_colour = any(r.colour is not None for r in comparison.results)
     head = ["checkpoint", "score", "fidelity F", "precision", "recall", "degenerate"] + \
-        (["realism R", "KID"] if has_realism else []) + (["L1", "PSNR", "SSIM"] if has_pairs else [])
+        (["realism R", "KID"] if has_realism else []) + (["L1", "PSNR", "SSIM"] if has_pairs else []) + \
+        (["colour dE"] if has_colour else [])
     rows = []
     for r in comparison.results:
         row = [r.label, f"{r.score:.3f}", f"{r.fidelity:.3f}", f"{r.precision:.3f}", f"{r.recall:.3f}",
@@ -28,6 +30,8 @@ def score_table(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
             row += ["-" if r.realism is None else f"{r.realism:.3f}", "-" if r.kid is None else f"{r.kid:.3f}"]
         if has_pairs:
             row += [f"{r.pairs['l1']:.3f}", f"{r.pairs['psnr']:.2f}", f"{r.pairs['ssim']:.3f}"]
+        if has_colour:
+            row += ["-" if r.colour is None else f"{r.colour:.1f}"]
         rows.append(row)
     return head, rows
 

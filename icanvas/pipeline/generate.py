@@ -16,7 +16,7 @@ from icanvas.core.images import find_images, load_rgb, save_png
 from icanvas.core.progress import OnProgress, steps
 from icanvas.pipeline.engines import NO_VARIATIONS
 from icanvas.pipeline.painter import Painter, resolve_model
-from icanvas.sketch.normalize import NormalizeOptions
+from icanvas.sketch.normalize import Drawing, NormalizeOptions
 
 STDIN = "-"
 
@@ -109,6 +109,11 @@ def plan_pictures(inputs: Sequence[str], out: str, *, variations: int = 0, stdin
     return jobs, refused
 
 
+def hints_path(normalized: Path) -> Path:
+    """Where --save-normalized writes the hint layer beside NAME_normalized.png: NAME_hints.png."""
+    return normalized.with_name(normalized.name.removesuffix("_normalized.png") + "_hints.png")
+
+
 def paint_jobs(painter: Painter, jobs: Sequence[PictureJob], *, seeds: Sequence[int | None] = (None,),
              size: int | None = None, options: NormalizeOptions = NormalizeOptions(), force: bool = False,
              batch_size: int = 8, on_done: Callable[[], None] = lambda: None) -> GenerateReport:
@@ -123,11 +128,10 @@ def paint_jobs(painter: Painter, jobs: Sequence[PictureJob], *, seeds: Sequence[
         else:
             todo.append(job)
     for start in range(0, len(todo), batch_size):
-        ready: list[tuple[PictureJob, np.ndarray]] = []
+        ready: list[tuple[PictureJob, Drawing]] = []
         for job in todo[start:start + batch_size]:
             try:
-                sketch = painter.normalize(load_rgb(job.source, name=job.name), options)
-                ready.append((job, sketch))
+                ready.append((job, painter.read(load_rgb(job.source, name=job.name), options)))
             except IcanvasError as exc:
                 report.failed.append(Failure.of(job.name, exc))
                 on_done()
@@ -135,7 +139,7 @@ def paint_jobs(painter: Painter, jobs: Sequence[PictureJob], *, seeds: Sequence[
             continue
         sketches = [s for _, s in ready]
         per_seed = [painter.paint(sketches, variation=seed, batch_size=batch_size) for seed in seeds]
-        for i, (job, sketch) in enumerate(ready):
+        for i, (job, drawing) in enumerate(ready):
             try:
                 for output, pictures in zip(job.outputs, per_seed):
                     picture = resize_picture(pictures[i], size)
@@ -145,7 +149,9 @@ def paint_jobs(painter: Painter, jobs: Sequence[PictureJob], *, seeds: Sequence[
                         save_png(picture, output)
                         report.written.append(str(output))
                 if job.normalized is not None:
-                    save_png(sketch, job.normalized)
+                    save_png(drawing.lines, job.normalized)
+                    if drawing.hints is not None:   # the crayon colour the model read: RGB + mask as alpha
+                        save_png(drawing.hints, hints_path(job.normalized))
                 report.done += 1
             except OSError as exc:
                 report.failed.append(Failure(job.name, f"cannot write output ({exc})"))

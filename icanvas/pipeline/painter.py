@@ -32,7 +32,12 @@ from icanvas.pix2pix.checkpoints import (
     load_generator,
     read_info,
 )
-from icanvas.sketch.normalize import NormalizeOptions, normalize_sketch
+from icanvas.pix2pix.inputs import encode_input, hint_layers
+from icanvas.pix2pix.networks import GeneratorConfig
+from icanvas.sketch.hints import empty_hints
+from icanvas.sketch.normalize import Drawing, NormalizeOptions, normalize_drawing, normalize_sketch
+
+PLAIN = GeneratorConfig()   # sketches_to_tensor's default: a plain model reading 3 equal channels
 
 
 def locate_model(source: str | Path | None, root: str | Path | None = None) -> Path:
@@ -71,11 +76,21 @@ def resolve_model(root: Path, theme: str | None = None, checkpoint: Path | None 
                    f"'icanvas train --theme {theme}', then 'icanvas compare <run> --sketches DIR --select'")
 
 
-def sketches_to_tensor(sketches: Sequence[np.ndarray], input_nc: int = 3) -> torch.Tensor:
-    """HxW uint8 sketches (255 = paper, 0 = line), all the same size, to an Nx{input_nc}xHxW tensor in [-1, 1]."""
-    batch = torch.from_numpy(np.stack([np.asarray(s, dtype=np.uint8) for s in sketches]))
-    x = batch.float().div_(127.5).sub_(1.0).unsqueeze(1)
-    return x.expand(-1, input_nc, -1, -1).contiguous()
+def sketches_to_tensor(sketches: Sequence[np.ndarray | Drawing],
+                       config: GeneratorConfig = PLAIN) -> torch.Tensor:
+    """Normalised drawings (Drawing, or bare HxW uint8 lines: 255 = paper, 0 = line), all the same size, to the
+    Nx{input_nc}xHxW input of a generator with this config (pix2pix.inputs): a model with hints reads their
+    colour, a plain one only the lines."""
+    drawings = [s if isinstance(s, Drawing) else Drawing(np.asarray(s, dtype=np.uint8)) for s in sketches]
+    lines = np.stack([d.lines for d in drawings])
+    x = torch.from_numpy(lines).float().div_(127.5).sub_(1.0).unsqueeze(1)
+    layers = None
+    if config.hints and any(d.hints is not None for d in drawings):
+        size = lines.shape[1:]
+        layers = torch.from_numpy(np.stack([
+            hint_layers(d.lines, d.hints if d.hints is not None else empty_hints(*size), config.hint_fill)
+            for d in drawings])).permute(0, 3, 1, 2).float().div_(255.0)
+    return encode_input(x, layers, config).contiguous()
 
 
 def tensor_to_images(y: torch.Tensor) -> list[np.ndarray]:
@@ -169,24 +184,38 @@ class Painter:
         """How this painter runs, for --json summaries and /readyz."""
         return {"engine": self.engine, "precision": self.precision, "device": str(self.device)}
 
-    def normalize(self, rgb: np.ndarray, options: NormalizeOptions = NormalizeOptions()) -> np.ndarray:
-        """A drawing as sent (HxWx3 uint8) to this model's input (see sketch.normalize.normalize_sketch)."""
-        return normalize_sketch(rgb, self.size, self.info.sketch_style, options)
+    @property
+    def hints(self) -> bool:
+        """Whether this model reads crayon colour (a hint model: see pix2pix.inputs)."""
+        return self.info.generator.hints
 
-    def paint(self, sketches: Sequence[np.ndarray], variation: int | None = None,
+    def read(self, rgb: np.ndarray, options: NormalizeOptions = NormalizeOptions()) -> Drawing:
+        """A drawing as sent (HxWx3 uint8) to what this model reads (see sketch.normalize): its lines, and for a
+        model with hints its crayon colour (options.hints=False ignores colour). For a plain model every stroke,
+        coloured or not, is a line."""
+        if self.hints:
+            return normalize_drawing(rgb, self.size, self.info.sketch_style, options)
+        return Drawing(normalize_sketch(rgb, self.size, self.info.sketch_style, options))
+
+    def normalize(self, rgb: np.ndarray, options: NormalizeOptions = NormalizeOptions()) -> np.ndarray:
+        """The lines this model sees in a drawing (see read)."""
+        return self.read(rgb, options).lines
+
+    def paint(self, sketches: Sequence[np.ndarray | Drawing], variation: int | None = None,
               batch_size: int = 8) -> list[np.ndarray]:
-        """Pictures (HxWx3 uint8 at the model size) for normalised sketches, batch_size per forward pass.
+        """Pictures (HxWx3 uint8 at the model size) for normalised drawings (read) or bare lines (normalize),
+        batch_size per forward pass.
 
         variation None gives the deterministic picture; an integer seed switches dropout on and gives a
         different, reproducible picture for each seed (BadInput where the model has no dropout: see
         `variations`)."""
         out: list[np.ndarray] = []
         for start in range(0, len(sketches), batch_size):
-            x = sketches_to_tensor(sketches[start:start + batch_size], self.info.generator.input_nc)
+            x = sketches_to_tensor(sketches[start:start + batch_size], self.info.generator)
             out += tensor_to_images(self.runner(x, variation))
         return out
 
     def __call__(self, rgb: np.ndarray, options: NormalizeOptions = NormalizeOptions(),
                  variation: int | None = None) -> np.ndarray:
         """One drawing in, one picture out."""
-        return self.paint([self.normalize(rgb, options)], variation)[0]
+        return self.paint([self.read(rgb, options)], variation)[0]

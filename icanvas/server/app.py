@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Sequence
 
-import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -34,7 +33,7 @@ from icanvas.pipeline.painter import Painter
 from icanvas.pix2pix.checkpoints import ModelInfo, installed_themes
 from icanvas.server.batching import InferenceFailed, QueueFull, ThemeBatcher
 from icanvas.server.limits import BusyGuard, ServerSettings, UploadLimit
-from icanvas.sketch.normalize import NormalizeOptions
+from icanvas.sketch.normalize import Drawing, NormalizeOptions
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("icanvas.server")
@@ -67,14 +66,15 @@ def load_models(root: Path, names: Sequence[str], device: str = "auto", precisio
             for name in names}
 
 
-def prepare_sketch(data: bytes, painter: Painter, *, normalize: bool, settings: ServerSettings) -> np.ndarray:
-    """Upload bytes to an HxW uint8 sketch at the model size, as `icanvas generate` prepares a file."""
+def prepare_sketch(data: bytes, painter: Painter, *, normalize: bool, settings: ServerSettings) -> Drawing:
+    """Upload bytes to the drawing the model reads (lines, and crayon colour for a model with hints), as
+    `icanvas generate` prepares a file."""
     rgb = load_rgb(data, name="sketch", max_pixels=settings.max_pixels)
     h, w = rgb.shape[:2]
     if min(h, w) < settings.min_side:
         raise BadInput(f"sketch: {w}x{h} pixels is too small for a drawing "
                        f"(at least {settings.min_side}x{settings.min_side})")
-    return painter.normalize(rgb, NormalizeOptions() if normalize else NormalizeOptions.off())
+    return painter.read(rgb, NormalizeOptions() if normalize else NormalizeOptions.off())
 
 
 def _error(status: int, kind: str, detail: str, headers: dict | None = None) -> JSONResponse:

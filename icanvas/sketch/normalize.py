@@ -47,6 +47,14 @@ class Drawing:
     lines: np.ndarray                 # size x size uint8, 255 paper, 0 line
     hints: np.ndarray | None = None   # size x size x 4 uint8 hint layer (sketch.hints); None: no colour
 
+    def preview(self) -> np.ndarray:
+        """HxWx3 uint8: the crayon colour on the paper, the lines over it (as the child drew it)."""
+        out = np.repeat(self.lines[:, :, None], 3, axis=2)
+        if self.hints is not None:
+            under = (self.hints[:, :, 3] > 127) & (self.lines >= 128)
+            out[under] = self.hints[under, :3]
+        return out
+
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
