@@ -5,7 +5,8 @@ edges2shoes_120. Score: the tolerant F-measure (icanvas.eval.fmeasure, 2 px), av
 code is icanvas.eval.edges_quality (tests/test_edges_quality.py holds the defaults to F >= 0.85 with it).
 
     python benchmarks/edges_quality.py --root ~/.icanvas --data ../shared/data/edges2shoes_120
-        runs `icanvas edges` (defaults, then --preset pix2pix-matlab) on the photos and prints F, P, R
+        runs `icanvas edges` (defaults, --precision fp32, --preset pix2pix-matlab) on the photos and prints F, P, R,
+        and what the default precision (bf16 where the machine has it) changes in F against fp32
     python benchmarks/edges_quality.py ... --sweep
         also prints the F curve over thresholds x minimum edge lengths x borders (HED runs once per border)
 
@@ -20,10 +21,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from icanvas.core.runtime import resolve_device, resolve_precision
 from icanvas.eval.edges_quality import VARIANTS, curve_table, evaluate_cli, load_pairs, sweep
 from results import write_result  # benchmarks/results.py (this script's folder is on sys.path)
 
-RUNS = (("icanvas defaults", ()), ("--preset pix2pix-matlab", ("--preset", "pix2pix-matlab")))
+RUNS = (("icanvas defaults", ()), ("--precision fp32", ("--precision", "fp32")),
+        ("--preset pix2pix-matlab", ("--preset", "pix2pix-matlab")))
 
 
 def _progress(row: dict) -> None:
@@ -41,13 +44,17 @@ def main() -> None:
     args = ap.parse_args()
     pairs = load_pairs(args.data, args.limit)
     print(f"{len(pairs)} pairs from {args.data}")
-    figures: dict = {"data": str(args.data), "pairs": len(pairs), "runs": {}}
+    figures: dict = {"data": str(args.data), "pairs": len(pairs), "runs": {},
+                     "default_precision": resolve_precision("auto", resolve_device("auto"))}
     with tempfile.TemporaryDirectory() as tmp:
         for label, extra in RUNS:
             r = evaluate_cli(args.root, pairs, Path(tmp), *extra)
             figures["runs"][label] = {**r, "images_per_s": r["images"] / r["seconds"]}
             print(f"{label:24s} F {r['f']:.4f}  P {r['precision']:.4f}  R {r['recall']:.4f}  "
                   f"({r['images'] / r['seconds']:.2f} images/s end to end)")
+    runs = figures["runs"]
+    figures["default_precision_f_minus_fp32"] = runs["icanvas defaults"]["f"] - runs["--precision fp32"]["f"]
+    print(f"default precision - fp32: F {figures['default_precision_f_minus_fp32']:+.4f}")
     if args.sweep:
         rows = sweep(args.root, pairs, on_row=_progress)
         for variant in VARIANTS:

@@ -166,6 +166,21 @@ def test_worker_processes_batches_and_the_api_give_the_same_drawings(cli, hed_ro
     np.testing.assert_array_equal(single, api[0])
 
 
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_precision_auto_follows_the_cpu_and_json_reports_the_pick(cli, hed_root, tmp_path, monkeypatch, has_bf16):
+    monkeypatch.setattr("icanvas.core.runtime.cpu_has_bf16", lambda: has_bf16)
+    photo().save(tmp_path / "p.png")
+    picked = {}
+    for precision in ("auto", "fp32", "bf16"):
+        out = tmp_path / precision
+        r = cli("--root", hed_root, "edges", tmp_path / "p.png", "-o", out, *SIZE, "--device", "cpu",
+                "--precision", precision, "--json")
+        assert r.exit_code == 0, r.stderr
+        picked[precision] = json.loads(r.stdout)["precision"]
+        drawing_ok(out / "p.png")
+    assert picked == {"auto": "bf16" if has_bf16 else "fp32", "fp32": "fp32", "bf16": "bf16"}
+
+
 def test_raw_maps_and_switched_off_steps(cli, hed_root, tmp_path):
     photo().save(tmp_path / "p.png")
     r = cli("--root", hed_root, "--quiet", "edges", tmp_path / "p.png", "-o", tmp_path / "raw", *SIZE, "--raw")
@@ -186,6 +201,7 @@ def test_raw_maps_and_switched_off_steps(cli, hed_root, tmp_path):
     (("--threshold", "a/b"), "--threshold a/b: expected a number in [0, 1] or a fraction like 25/255"),
     (("--preset", "matlab"), "--preset matlab: expected one of icanvas, pix2pix-matlab"),
     (("--device", "tpu"), "--device tpu: expected auto, cpu or cuda"),
+    (("--precision", "fp16"), "--precision fp16: expected auto, fp32, bf16"),
 ])
 def test_bad_options_give_one_line_errors(cli, tmp_path, args, message):
     photo().save(tmp_path / "p.png")

@@ -135,6 +135,18 @@ def test_nms_samples_bilinearly_between_pixels():
     assert pp.edge_nms(e2, o, s=0)[4, 4] == 0.5
 
 
+def test_nms_floor_skips_only_what_the_threshold_drops():
+    rng = np.random.default_rng(0)
+    e = gaussian_filter(rng.random((60, 70)), 2).astype(np.float32)
+    e = (e - e.min()) / (e.max() - e.min())
+    o = pp.orientation(e)
+    every = pp.edge_nms(e, o)
+    for t in (0.3, 0.6):
+        floored = pp.edge_nms(e, o, floor=t)
+        assert (floored > 0).sum() < (every > 0).sum()
+        np.testing.assert_array_equal(pp.threshold_map(floored, t), pp.threshold_map(every, t))
+
+
 # --- binary steps -----------------------------------------------------------------------------------------
 
 def test_threshold_is_inclusive_with_an_eps_floor():
@@ -149,6 +161,15 @@ def test_thin_makes_a_thick_bar_one_pixel_wide_and_is_stable():
     t = pp.thin(mask)
     assert t.sum() > 5 and (t.sum(axis=1)[8:22] == 1).all()
     np.testing.assert_array_equal(pp.thin(t), t)
+
+
+@pytest.mark.parametrize("density", [0.1, 0.3, 0.5, 0.7, 0.9])
+def test_thin_equals_scikit_image_thin(density):
+    # scikit-image's thin is bwmorph('thin', inf); random masks reach every one of the 256 neighbourhoods
+    from skimage.morphology import thin as reference
+
+    mask = np.random.default_rng(int(density * 10)).random((50, 60)) < density
+    np.testing.assert_array_equal(pp.thin(mask), reference(mask))
 
 
 def test_remove_small_edges_counts_8_connected_pixels():

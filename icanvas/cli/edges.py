@@ -8,10 +8,10 @@ from typing import List, Optional
 
 import typer
 
-from icanvas.cli.common import device_option, finish, progress_bar, say, state
+from icanvas.cli.common import device_option, finish, precision_option, progress_bar, say, state
 from icanvas.core.errors import BadInput, NotFound
 from icanvas.core.paths import edges_dir, photos_dir
-from icanvas.core.runtime import PRECISIONS, torchrun_world
+from icanvas.core.runtime import torchrun_world
 
 
 def parse_threshold(text: str) -> float:
@@ -48,9 +48,9 @@ def edges(
     max_side: Optional[int] = typer.Option(None, "--max-side", min=0, help="Shrink photos longer than this before "
                                            "HED; 0 = never (default 1024; pix2pix-matlab 0)."),
     device: str = typer.Option("auto", "--device", callback=device_option, help="auto, cpu or cuda (under torchrun: this rank's GPU)."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16: HED's convolutions in "
-                                  "bfloat16 (3-5x faster where the CPU has AVX-512 BF16/AMX, and on GPUs); auto picks "
-                                  "bf16 there, fp32 elsewhere. --json reports the pick."),
+    precision: str = typer.Option("auto", "--precision", callback=precision_option, help="auto, fp32 or bf16: "
+                                  "HED's convolutions in bfloat16 (3-4x faster where the CPU has AVX-512 BF16/AMX, "
+                                  "and on GPUs); auto picks bf16 there, fp32 elsewhere. --json reports the pick."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Same-sized photos per network "
                                              "batch (default 8 on a GPU, 4 on the CPU)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Post-processing processes; 0 = in this "
@@ -65,8 +65,6 @@ def edges(
     from icanvas.edges.pipeline import PRESETS, make_edges
 
     st = state(ctx)
-    if precision not in PRECISIONS:
-        raise BadInput(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
     if preset not in PRESETS:
         raise BadInput(f"--preset {preset}: expected one of {', '.join(PRESETS)}")
     overrides = dict(size=size, border=border, min_edge=min_edge, max_side=max_side,

@@ -1,8 +1,9 @@
 """Photos to line drawings: HED in this process (batched on a GPU), post-processing in worker processes.
 
-The photo decoder runs in threads ahead of the network, HED runs on batches of same-sized photos, and each fused
-map goes to a pool of worker processes for the post-processing and the PNG write, so the network never waits for
-them. Under torchrun each rank takes every WORLD_SIZE-th input, so no file is written twice.
+The photo decoder runs in threads ahead of the network, HED runs on batches of same-sized photos (in bf16 where
+`precision` resolves to it: icanvas.core.runtime.resolve_precision), and each fused map goes to a pool of worker
+processes for the post-processing and the PNG write, so the network never waits for them. Under torchrun each
+rank takes every WORLD_SIZE-th input, so no file is written twice.
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ from PIL import Image
 from icanvas.core.errors import Failure, IcanvasError
 from icanvas.core.images import find_images, load_rgb
 from icanvas.core.progress import OnProgress, steps
-from icanvas.core.runtime import World, resolve_device, torchrun_world
-from icanvas.edges.hed import rgb_to_tensor
+from icanvas.core.runtime import (
+    World,
+    resolve_device,
+    resolve_precision,
+    torchrun_world,
+)
+from icanvas.edges.hed import inference, rgb_to_tensor
 from icanvas.edges.postprocess import finish_one, postprocess
 from icanvas.edges.weights import load_hed
 
@@ -72,18 +78,20 @@ def prepare_photo(rgb: np.ndarray, settings: EdgeSettings) -> np.ndarray:
 class EdgeDetector:
     """HED + post-processing for pictures in memory: detector(rgb) -> size x size uint8 drawing (0 = line).
 
-    Used by `icanvas edges` and by compare (edges of generated pictures)."""
+    Used by `icanvas edges` and by compare (edges of generated pictures). precision: auto|fp32|bf16; `precision`
+    holds what auto resolved to."""
 
     def __init__(self, root: Path, settings: EdgeSettings = EdgeSettings(), device: str = "cpu",
-                 *, progress: Callable[[str], None] | None = None) -> None:
+                 *, precision: str = "auto", progress: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.net = load_hed(root, str(self.device), progress=progress)
 
     def hed_maps(self, prepared: list[np.ndarray]) -> list[np.ndarray]:
         """Fused HED maps (float32, 1 = edge) of same-sized prepared photos, with the border cropped off."""
         b = self.settings.border
-        with torch.inference_mode():
+        with inference(self.precision, self.device):
             out = self.net(rgb_to_tensor(prepared).to(self.device, non_blocking=True))[:, 0]
             h, w = out.shape[-2:]
             out = out[:, b:h - b, b:w - b].float().cpu().numpy()
@@ -247,34 +255,42 @@ def default_workers(device: torch.device) -> int:
     return 1 if cores > 2 else 0
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Same-sized photos per HED batch: 8 on a GPU, 4 on a CPU (in fp32 0.9-1.5x the speed of batch 1 over several
+    runs; in bf16 batches of 1, 4 and 8 measured alike: docs/edges.md#speed)."""
+    return 8 if device.type == "cuda" else 4
+
+
 @dataclass
 class EdgesResult:
     report: EdgesReport
     outputs: list[Path]                  # the output folders, in input order
     device: torch.device
+    precision: str                       # what HED ran in: fp32 or bf16
     world: World
     seconds: float
 
 
 def make_edges(inputs: Iterable[Path], out: Path | None, root: Path, settings: EdgeSettings = EdgeSettings(), *,
-               device: str = "auto", batch_size: int | None = None, workers: int | None = None,
-               force: bool = False, progress: Callable[[str], None] | None = None,
+               device: str = "auto", precision: str = "auto", batch_size: int | None = None,
+               workers: int | None = None, force: bool = False, progress: Callable[[str], None] | None = None,
                on_progress: OnProgress = lambda done, total: None) -> EdgesResult:
     """The whole of `icanvas edges`: plan the outputs (see plan_drawings), take this torchrun rank's share, skip
-    drawings that exist unless force, and run HED + post-processing on the rest. batch_size defaults to 8 on a
-    GPU and 4 on the CPU (1.2-1.5x faster per photo than 1 there); workers to default_workers(device)."""
+    drawings that exist unless force, and run HED + post-processing on the rest. precision: auto|fp32|bf16
+    (resolve_precision); batch_size defaults to default_batch_size, workers to default_workers."""
     plan = plan_drawings(inputs, out)
     world = torchrun_world()
     jobs = world.share(plan.jobs)
     todo = [(s, d) for s, d in jobs if force or not d.exists()]
     dev = resolve_device(device)
+    precision = resolve_precision(precision, dev)
     start = time.perf_counter()
     report = EdgesReport()
     if todo:
-        detector = EdgeDetector(root, settings, dev, progress=progress)
-        report = run_edges(todo, detector, batch_size=batch_size or (8 if dev.type == "cuda" else 4),
+        detector = EdgeDetector(root, settings, dev, precision=precision, progress=progress)
+        report = run_edges(todo, detector, batch_size=batch_size or default_batch_size(dev),
                            workers=default_workers(dev) if workers is None else workers,
                            on_done=steps(len(todo), on_progress))
     report.skipped = len(jobs) - len(todo)
     report.failed[:0] = plan.clashes
-    return EdgesResult(report, plan.outputs, dev, world, time.perf_counter() - start)
+    return EdgesResult(report, plan.outputs, dev, precision, world, time.perf_counter() - start)

@@ -8,7 +8,9 @@
     E = bwareaopen(E, small_edge)                         remove_small_edges (8-connected)
     uint8((1 - E) * 255)                                  to_drawing
 
-Every function takes and returns plain arrays (float32 maps in [0, 1], boolean masks) and is vectorised.
+Every function takes and returns plain arrays (float32 maps in [0, 1], boolean masks) and is vectorised. NMS and
+thinning look only at the pixels that can matter (those over the threshold; those set): the same result as looking
+at every pixel, 2.4x faster in all, which counts now that HED runs in bf16 (docs/edges.md#speed).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import thin as _skimage_thin
 
 from icanvas.core.images import save_png
 
@@ -118,20 +119,29 @@ def _border_ramp(n: int, s: int) -> np.ndarray:
     return ramp
 
 
-def edge_nms(edge_map: np.ndarray, orient: np.ndarray, r: int = 1, s: int = 5, m: float = 1.01) -> np.ndarray:
+def edge_nms(edge_map: np.ndarray, orient: np.ndarray, r: int = 1, s: int = 5, m: float = 1.01,
+             floor: float = 0.0) -> np.ndarray:
     """edgesNmsMex(E, O, r, s, m): keep a pixel only if m * e is not below E sampled at +-1..r along its
-    orientation; then fade edges linearly within s px of the image border."""
+    orientation; then fade edges linearly within s px of the image border. Pixels whose faded value is below
+    `floor` come out 0 unexamined (postprocess passes its threshold: it would drop them anyway)."""
     e0 = np.asarray(edge_map, np.float32)
     h, w = e0.shape
-    rows, cols = np.indices((h, w), dtype=np.float32)
-    cos_o, sin_o = np.cos(orient).astype(np.float32), np.sin(orient).astype(np.float32)
-    scaled = e0 * np.float32(m)
-    keep = e0 != 0
-    for d in [d for d in range(-r, r + 1) if d]:  # 2r samples, each a whole-image vectorised step
-        keep &= ~(scaled < _interp(e0, cols + d * cos_o, rows + d * sin_o))
-    out = np.where(keep, e0, np.float32(0))
     s = min(s, w // 2, h // 2)
-    return out * _border_ramp(h, s)[:, None] * _border_ramp(w, s)[None, :]
+    faded = e0 * _border_ramp(h, s)[:, None] * _border_ramp(w, s)[None, :]
+    candidates = e0 != 0
+    if floor > 0:
+        candidates &= faded >= floor
+    rows, cols = np.nonzero(candidates)
+    o = np.asarray(orient)[rows, cols]
+    cos_o, sin_o = np.cos(o).astype(np.float32), np.sin(o).astype(np.float32)
+    y, x = rows.astype(np.float32), cols.astype(np.float32)
+    scaled = e0[rows, cols] * np.float32(m)
+    keep = np.ones(len(rows), bool)
+    for d in [d for d in range(-r, r + 1) if d]:  # 2r samples, each one vectorised step over the candidates
+        keep &= ~(scaled < _interp(e0, x + d * cos_o, y + d * sin_o))
+    out = np.zeros_like(e0)
+    out[rows[keep], cols[keep]] = faded[rows[keep], cols[keep]]
+    return out
 
 
 # --- 4. binary clean-up -----------------------------------------------------------------------------------------
@@ -141,9 +151,47 @@ def threshold_map(edge_map: np.ndarray, threshold: float) -> np.ndarray:
     return np.asarray(edge_map) >= max(MATLAB_EPS, threshold)
 
 
+def _thin_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Guo & Hall's deletion conditions (G1, G2, G3 / G3' in Lam, Lee & Suen 1992) for the two sub-iterations,
+    as tables over the 256 neighbourhood codes: bit i of a code is neighbour x(i+1), counter-clockwise from east."""
+    bits = (np.arange(256)[:, None] >> np.arange(8)) & 1 == 1
+
+    def x(i: int) -> np.ndarray:  # neighbour x(i), 1-based and cyclic, for every code
+        return bits[:, (i - 1) % 8]
+
+    g1 = sum((~x(2 * i - 1) & (x(2 * i) | x(2 * i + 1))).astype(int) for i in range(1, 5)) == 1
+    n1 = sum((x(2 * k - 1) | x(2 * k)).astype(int) for k in range(1, 5))
+    n2 = sum((x(2 * k) | x(2 * k + 1)).astype(int) for k in range(1, 5))
+    g2 = np.isin(np.minimum(n1, n2), (2, 3))
+    g3 = ~((x(2) | x(3) | ~x(8)) & x(1))
+    g3p = ~((x(6) | x(7) | ~x(4)) & x(5))
+    return g1 & g2 & g3, g1 & g2 & g3p
+
+
+THIN_TABLES = _thin_tables()
+# (row, column, code bit) of the eight neighbours x1..x8: east, north-east, north, ..., south-east
+NEIGHBOURS = ((0, 1, 1), (-1, 1, 2), (-1, 0, 4), (-1, -1, 8), (0, -1, 16), (1, -1, 32), (1, 0, 64), (1, 1, 128))
+
+
 def thin(mask: np.ndarray) -> np.ndarray:
-    """bwmorph(mask, 'thin', inf): scikit-image's thin is the same algorithm (Lam, Lee & Suen 1992)."""
-    return _skimage_thin(mask)
+    """bwmorph(mask, 'thin', inf): Guo & Hall's two sub-iterations, repeated until nothing changes, as MATLAB and
+    scikit-image's thin; only set pixels are looked at (each sub-iteration decides from the image before it)."""
+    h, w = mask.shape
+    img = np.zeros((h + 2, w + 2), np.uint8)  # a zero frame: outside pixels count as unset
+    img[1:-1, 1:-1] = mask
+    rows, cols = np.nonzero(img)
+    changed = True
+    while changed:
+        changed = False
+        for table in THIN_TABLES:
+            code = np.zeros(len(rows), np.uint8)
+            for dr, dc, bit in NEIGHBOURS:
+                code |= img[rows + dr, cols + dc] * np.uint8(bit)
+            drop = table[code]
+            if drop.any():
+                img[rows[drop], cols[drop]] = 0
+                rows, cols, changed = rows[~drop], cols[~drop], True
+    return img[1:-1, 1:-1].astype(bool)
 
 
 def remove_small_edges(mask: np.ndarray, min_edge: int) -> np.ndarray:
@@ -174,7 +222,7 @@ def postprocess(edge_map: np.ndarray, *, size: int, threshold: float, min_edge: 
     if raw:
         return map_to_gray(e)
     if nms:
-        e = edge_nms(e, orientation(e))
+        e = edge_nms(e, orientation(e), floor=max(MATLAB_EPS, threshold))
     mask = threshold_map(e, threshold)
     if thinning:
         mask = thin(mask)
