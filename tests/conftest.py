@@ -66,6 +66,20 @@ TEST_CACHE = Path(os.environ.get("ICANVAS_TEST_CACHE", "~/.cache/icanvas-tests")
 
 
 @pytest.fixture(scope="session")
+def hint_model(tmp_path_factory) -> Path:
+    """A small generator trained with colour hints (servekit.train_hint_model), once per session."""
+    import torch
+    from servekit import train_hint_model
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train_hint_model(tmp_path_factory.mktemp("hint_model"))
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
 def hed_root() -> Path:
     """An icanvas root holding the real HED weights, fetched once per machine by `icanvas fetch hed` into
     $ICANVAS_TEST_CACHE (default ~/.cache/icanvas-tests); later sessions reuse it."""
@@ -101,6 +115,9 @@ MARKS: dict[str, tuple[str, ...]] = {
     "test_realism.py::test_demo_photos_beat_their_lines_which_beat_degenerate_pictures": ("slow",),
     "test_realism.py::test_shoe_photos_beat_their_lines_which_beat_degenerate_pictures": ("slow",),
     "test_realism.py::test_a_model_after_one_epoch_is_less_real_than_trained_longer": ("slow",),
+    # the session's hint model (conftest.hint_model) trains for ~30 s
+    "test_hint_model.py::test_the_picture_takes_the_crayons_colour_and_ignores_it_with_no_hints": ("slow",),
+    "test_hint_model.py::test_generate_writes_the_hint_layer_it_read": ("slow",),
 }
 
 

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from servekit import LiveServer, install_tiny_model
+from servekit import LiveServer, hue_degrees, hue_gap, install_tiny_model
+
+from icanvas.pipeline.painter import Painter
+from icanvas.pix2pix.checkpoints import install_model
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -292,3 +295,32 @@ def test_undo_eraser_and_clear_take_colour_back(browser, served):
     assert (shown(browser) == 255).all()
     browser.find_element(By.ID, "make").click()
     assert "Draw something" in browser.find_element(By.ID, "message").text
+
+
+def test_the_picture_follows_the_crayon(browser, hint_model, tmp_path):
+    """End to end with a model trained with colour hints: lines and a crayon patch drawn on the page, the picture
+    the server sends back has the crayon's hue where the patch lies."""
+    install_model(tmp_path, hint_model)
+    painter = Painter.from_pretrained(tmp_path / "models" / "demo", device="cpu")
+    with LiveServer(tmp_path, tmp_path / "server.log") as server:
+        for name in ("Blue", "Red"):
+            pad = open_page(browser, server)
+            browser.execute_script(CAPTURE_POSTS)
+            click(browser, "Black pen")
+            stroke(browser, pad.canvas, [(-150, 0), (-100, -90), (0, -110), (100, -90), (150, 0), (100, 90),
+                                         (0, 110), (-100, 90), (-150, 0)])
+            click(browser, f"{name} crayon")
+            pad.patch(-40, 40, -70, 70)
+            browser.find_element(By.ID, "make").click()
+            WebDriverWait(browser, 30).until(picture_src)
+            picture = data_url_image(browser.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "fetch(document.getElementById('result').src).then(r => r.blob()).then(b => {"
+                "const reader = new FileReader(); reader.onload = () => done(reader.result); reader.readAsDataURL(b);"
+                "});"))
+            read = painter.read(posted(browser, 0))           # where the server saw the crayon, at model size
+            mask = read.hints[:, :, 3] > 127
+            assert mask.sum() > 50
+            under = np.asarray(Image.fromarray(picture).resize(mask.shape[::-1]))[mask].mean(axis=0)
+            want = rgb(CRAYONS[name])
+            assert hue_gap(hue_degrees(under), hue_degrees(want)) < 30, f"{name}: {under.round()} under {want}"

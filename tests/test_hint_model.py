@@ -10,14 +10,19 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from servekit import crayon_drawing, hue_degrees, hue_gap
 
+from icanvas.core.images import load_rgb, save_png
 from icanvas.data.pairing import plan_paired, write_pairs
+from icanvas.pipeline.painter import Painter
 from icanvas.pix2pix.checkpoints import load_generator, read_info
 from icanvas.pix2pix.dataset import PairDataset, to_model_input
 from icanvas.pix2pix.inputs import encode_input, hint_layers
 from icanvas.pix2pix.networks import GeneratorConfig
 from icanvas.pix2pix.trainer import TrainConfig, train
 from icanvas.sketch.fill import fill_hints
+from icanvas.sketch.normalize import NormalizeOptions
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -129,3 +134,36 @@ def test_a_run_with_hints_records_them_scores_with_and_without_and_reloads(shoes
     net, _ = load_generator(result.checkpoint)
     with torch.no_grad():
         assert net(torch.zeros(1, 9, 32, 32)).shape == (1, 3, 32, 32)
+
+
+# The hint model below learned on shapes whose colour only the crayon tells (servekit.train_hint_model).
+CRAYONS = {"red": (229, 57, 53), "blue": (30, 136, 229), "green": (67, 160, 71), "yellow": (253, 216, 53)}
+
+
+def _under_the_crayon(painter: Painter, drawing: np.ndarray, **options) -> np.ndarray:
+    read = painter.read(drawing, NormalizeOptions(**options))
+    picture = painter.paint([read])[0]
+    mask = painter.read(drawing).hints[:, :, 3] > 127
+    return picture[mask].mean(axis=0)
+
+
+def test_the_picture_takes_the_crayons_colour_and_ignores_it_with_no_hints(hint_model):
+    painter = Painter.from_pretrained(hint_model, device="cpu")
+    assert painter.hints
+    for name, colour in CRAYONS.items():
+        got = _under_the_crayon(painter, crayon_drawing(colour))
+        assert hue_gap(hue_degrees(got), hue_degrees(colour)) < 30, f"{name}: {got.round()} under {colour}"
+    # --no-hints: the crayon is read as ink, the colour does not reach the model
+    ignored = [_under_the_crayon(painter, crayon_drawing(c), hints=False) for c in CRAYONS.values()]
+    assert max(np.abs(a - b).max() for a in ignored for b in ignored) < 40
+
+
+def test_generate_writes_the_hint_layer_it_read(hint_model, cli, root, tmp_path):
+    save_png(crayon_drawing(CRAYONS["red"]), tmp_path / "red.png")
+    done = cli("generate", str(tmp_path / "red.png"), "--checkpoint", str(hint_model), "-o", str(tmp_path / "out"),
+               "--save-normalized")
+    assert done.exit_code == 0, done.output
+    hints = np.asarray(Image.open(tmp_path / "out" / "red_hints.png"))
+    assert hints.shape == (64, 64, 4) and (hints[:, :, 3] == 255).sum() > 50
+    assert (hints[hints[:, :, 3] == 255, :3] == CRAYONS["red"]).all()
+    assert load_rgb(tmp_path / "out" / "red_normalized.png").shape == (64, 64, 3)

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from icanvas.sketch.lines import LINE_LEVEL, ink_of
+
 GAP = 0.05   # gaps in the lines up to this share of the side are closed (6 px at 128 px)
 
 
@@ -23,11 +25,12 @@ def fill_hints(lines: np.ndarray, hints: np.ndarray) -> np.ndarray:
     out = np.zeros_like(hints)
     if not mask.any():
         return out
-    # Lines thickened first, so that a colour does not leak through the small gaps of edge maps and quick
-    # drawings (the band they cover stays empty, like the lines).
+    # The lines closed first (a morphological closing bridges their gaps, then gives them back their width), so
+    # that a colour does not leak through the gaps of edge maps and quick drawings.
     radius = max(1, round(lines.shape[0] * GAP / 2))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    paper = cv2.erode((lines >= 128).astype(np.uint8), disc)
+    ink = (ink_of(lines) > LINE_LEVEL).astype(np.uint8)        # the faint lines of small edge maps too
+    paper = 1 - cv2.morphologyEx(ink, cv2.MORPH_CLOSE, disc)
     _, regions = cv2.connectedComponents(paper, connectivity=4)
     hinted = np.unique(regions[mask & (paper > 0)])
     for region in hinted[hinted > 0]:                      # label 0: the lines
