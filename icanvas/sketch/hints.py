@@ -25,7 +25,7 @@ MIN_DEPTH = 0.12       # lighter than this is paper (or paper noise)
 MIN_PURITY = 0.3       # palette crayons are 0.49 (green) and up; black and grey pencil are under 0.1
 MIN_LIGHTNESS = 0.25   # darker than this is a pen line, however saturated (dark blue ballpoint: 0.17)
 
-NO_HINT_SHARE = 0.25   # training samples without any hint, so that the model still draws without colour
+NO_HINT_SHARE = 0.4    # training samples without any hint, so that the model still draws without colour
 MAX_STROKES = 20
 KINDS = ("scribble", "stroke", "dots", "fill")
 KIND_CUMULATIVE = np.cumsum((0.4, 0.25, 0.15, 0.2))
@@ -71,7 +71,7 @@ def check_hints(hints: np.ndarray, shape: tuple[int, int] | None = None, name: s
 # ---- simulation -----------------------------------------------------------------------------------------------
 
 def stroke_count(rng: np.random.Generator) -> int:
-    """The training distribution: none for a quarter of the samples, else 1..20, small counts more often
+    """The training distribution: none for 40 % of the samples, else 1..20, small counts more often
     (log-uniform: as many samples with 1-4 strokes as with 5-20)."""
     if rng.random() < NO_HINT_SHARE:
         return 0
@@ -182,7 +182,7 @@ def simulate_hints(photo: np.ndarray, rng: np.random.Generator, strokes: int | N
                    chromatic_only: bool = True) -> np.ndarray:
     """Crayon hints a child might add to the drawing of `photo` (HxWx3 uint8, any size): a hint layer.
 
-    `strokes=None` draws the training distribution (a quarter none, else 1..20); `strokes=k` draws k gestures
+    `strokes=None` draws the training distribution (40 % none, else 1..20); `strokes=k` draws k gestures
     (scribbles, short strokes, dots, rough fills), each inside one region of the photo (a flood fill at a small
     tolerance), clipped to it and coloured with the photo's median colour under the gesture. Wide as a crayon:
     2-4.5 % of the photo's side. Only regions of a crayon colour are coloured (`crayon_colour`) unless
