@@ -17,7 +17,7 @@ TORCH_FREE = ["icanvas.core.errors", "icanvas.core.paths", "icanvas.core.images"
               "icanvas.core.themes", "icanvas.core.runtime", "icanvas.core.progress", "icanvas.data.fetch",
               "icanvas.data.archives", "icanvas.data.demo", "icanvas.data.pairing", "icanvas.sketch.lines",
               "icanvas.sketch.normalize", "icanvas.sketch.augment", "icanvas.sketch.gap", "icanvas.sketch.hints",
-              "icanvas.sketch.crayon", "icanvas.eval.fmeasure", "icanvas.eval.colour",
+              "icanvas.sketch.crayon", "icanvas.sketch.fill", "icanvas.eval.fmeasure", "icanvas.eval.colour",
               "icanvas.server.limits", "icanvas.cli.app"]
 
 
