@@ -30,7 +30,7 @@ def main() -> None:
             cell = Image.fromarray(load_rgb(path)).resize((args.side, args.side), Image.Resampling.LANCZOS)
             rows.setdefault(name.parent, []).append(np.asarray(cell))
     width = max(len(cells) for cells in rows.values()) * args.side
-    strips = [np.concatenate(cells, axis=1) for cells in rows.values()]
+    strips = [np.concatenate(rows[folder], axis=1) for folder in sorted(rows)]   # the top folder first
     save_png(np.concatenate([np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)), constant_values=255)
                              for s in strips]), args.out)
 
