@@ -1,5 +1,6 @@
-"""Colour hints, measured as a curve: pix2pix trained without hints, with simulated crayon hints, and with the hints
-and their fill over the sketch's regions (sketch.fill), on the same data, steps and seeds, then scored on held-out pairs with 0, 1, 5 and 20 hint strokes sampled from the real photo.
+"""Colour hints, measured as a curve: pix2pix trained without hints, with simulated crayon hints, and with the
+hints and their fill over the sketch's regions (sketch.fill), on the same data, steps and seeds, then scored on
+held-out pairs with 0, 1, 5 and 20 hint strokes sampled from the real photo.
 
     OMP_NUM_THREADS=2 python benchmarks/hints.py --data demo --epochs 20 --seeds 0 1
     python benchmarks/hints.py --data shoes --steps 800 --width 16

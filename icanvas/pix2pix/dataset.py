@@ -33,8 +33,8 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
 
 class PairDataset(Dataset):
     """A|B pairs as size x size x 4 uint8 tensors (channel 0 = sketch, 1..3 = photo; with hints, then the hint
-    layers: pix2pix.inputs.hint_layers): a quarter of the bytes of float tensors; scaling to [-1, 1] happens once per batch, on the training
-    device (to_model_input).
+    layers: pix2pix.inputs.hint_layers): a quarter of the bytes of float tensors; scaling to [-1, 1] happens once
+    per batch, on the training device (to_model_input).
 
     Keys are (epoch, index): the sketch augmentation, the random resize/crop/flip and the hints come from
     generators seeded by (seed, epoch, index). With random=False (validation) images are just resized to size,

@@ -127,7 +127,8 @@ class Pix2Pix:
         fmt = memory_format(device)
         self.G = init_weights(UnetGenerator(self.gen_config)).to(device, memory_format=fmt)
         # D judges the photo against everything G read: the sketch, and the hints where the model takes them.
-        self.D = init_weights(PatchDiscriminator(self.gen_config.input_nc + 3, cfg.ndf)).to(device, memory_format=fmt)
+        self.D = init_weights(PatchDiscriminator(self.gen_config.input_nc + 3, cfg.ndf)).to(device,
+                                                                                          memory_format=fmt)
         if world.distributed:
             self.G, self.D = sync_batch_norm(self.G, device), sync_batch_norm(self.D, device)
         # Fused Adam: one kernel for all parameters, several times faster than the per-tensor loop on the CPU.
