@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 SKETCHES = sorted((REPO / "examples" / "sketches").glob("*.png"))
+COLOURED = sorted((REPO / "examples" / "sketches" / "colour").glob("*.png"))   # the same, with crayon colour
 
 
 def test_main_job_runs_every_stage_and_reports_it(hed_root, tmp_path):
@@ -55,6 +56,8 @@ def test_main_job_runs_every_stage_and_reports_it(hed_root, tmp_path):
     # through: compare's guard, against the sketch as the model sees it), and not all the same picture
     painter = Painter.from_pretrained(root / "models" / "demo", device="cpu")
     assert sorted(p.name for p in (root / "generated").glob("*.png")) == [s.name for s in SKETCHES]
+    assert sorted(p.name for p in (root / "generated" / "colour").glob("*.png")) == [s.name for s in COLOURED]
+    assert model["generator"]["hints"] and COLOURED                            # the main job trains with hints
     pictures = []
     for sketch in SKETCHES:
         picture = np.asarray(Image.open(root / "generated" / sketch.name))
@@ -82,7 +85,7 @@ def test_main_job_runs_every_stage_and_reports_it(hed_root, tmp_path):
     else:                                                                     # (a tiny demo may have no val pairs)
         assert "no validation L1 recorded" in sections["4. train"]
     assert images["5. compare"] == 1                                          # the grid
-    assert images["6. generate"] == 2 * len(SKETCHES)                         # sketch + picture pairs
+    assert images["6. generate"] == 2 * (len(SKETCHES) + len(COLOURED))      # sketch + picture pairs
     assert report.count("<img") == sum(images.values())                      # every picture embedded
     assert report.count("<img") >= 2 * 8 + 2 * len(SKETCHES)   # photos, edges, sketch + picture pairs
     assert "32 photos" in sections["1. fetch"] and str(root / "models" / "demo") in sections["5. compare"]
