@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from servekit import fit_generator
 
 from icanvas.core.images import load_rgb, save_png
 from icanvas.eval.compare import photo_scores, picture_problem
@@ -44,23 +45,10 @@ def generators():
     data = [scene(rng) for _ in range(64)]
     x = sketches_to_tensor([s for s, _ in data])
     y = torch.from_numpy(np.stack([p for _, p in data])).permute(0, 3, 1, 2).float() / 127.5 - 1
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # tiny convolutions: one thread is fastest, and fair to a shared machine
-    try:
-        torch.manual_seed(0)
-        untrained = init_weights(UnetGenerator(GeneratorConfig(size=SIZE, ngf=8)))
-        torch.manual_seed(0)
-        net = init_weights(UnetGenerator(GeneratorConfig(size=SIZE, ngf=8)))
-        opt = torch.optim.Adam(net.parameters(), 2e-3, betas=(0.5, 0.999))
-        for _ in range(120):
-            idx = torch.randint(0, len(data), (16,))
-            loss = (net(x[idx]) - y[idx]).abs().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    finally:
-        torch.set_num_threads(threads)
-    return untrained.eval(), net.eval(), measure_style([s for s, _ in data])
+    torch.manual_seed(0)
+    untrained = init_weights(UnetGenerator(GeneratorConfig(size=SIZE, ngf=8)))
+    net = fit_generator(x, y, SIZE)
+    return untrained.eval(), net, measure_style([s for s, _ in data])
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from servekit import drawing, install_tiny_model
+from servekit import drawing, fit_generator, install_tiny_model
 
 from icanvas.core import runtime
 from icanvas.core.images import save_png
@@ -91,21 +91,8 @@ def demo_model(tmp_path_factory):
     sketches = [_lines(p) for p in photos]
     x = sketches_to_tensor(sketches)
     y = torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2).float() / 127.5 - 1
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(0)
-        net = init_weights(UnetGenerator(GeneratorConfig(size=SIZE, ngf=8)))
-        opt = torch.optim.Adam(net.parameters(), 2e-3, betas=(0.5, 0.999))
-        for _ in range(120):
-            idx = torch.randint(0, len(photos), (16,))
-            loss = (net(x[idx]) - y[idx]).abs().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    finally:
-        torch.set_num_threads(threads)
-    path = save_generator(tmp_path_factory.mktemp("demo") / "epoch_0001.safetensors", net.eval(),
+    net = fit_generator(x, y, SIZE)
+    path = save_generator(tmp_path_factory.mktemp("demo") / "epoch_0001.safetensors", net,
                           ModelInfo(theme="demo", generator=net.config, run="r", epoch=1,
                                     sketch_style=measure_style(sketches)))
     held_out = [(f"avatar{i}", np.repeat(_lines(make_avatar(0, i))[..., None], 3, axis=2)) for i in range(48, 56)]
