@@ -79,7 +79,8 @@ def run(args) -> dict:
             name = f"{config}-{seed}"
             cfg = TrainConfig(data=str(data), run_dir=str(work / name), theme=args.data, run=name, size=args.size,
                               ngf=args.width, ndf=args.width, batch_size=4, epochs=args.epochs,
-                              max_steps=args.steps, seed=seed, hints=with_hints, hint_fill=config == "fill",
+                              max_steps=args.steps, seed=seed, hints=with_hints, hint_fill=config in ("fill", "prior"),
+                              fill_prior=config == "prior",
                               save_every=10_000, val_limit=20, amp=args.amp)
             start = time.perf_counter()
             checkpoint = train(cfg).checkpoint
@@ -114,8 +115,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: the epochs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--configs", nargs="+", default=["plain", "hints", "fill"], choices=["plain", "hints", "fill"],
-                        help="plain: no hints; hints: the crayon marks; fill: the marks and their fill (train's)")
+    parser.add_argument("--configs", nargs="+", default=["plain", "hints", "fill"], choices=["plain", "hints", "fill", "prior"],
+                        help="plain: no hints; hints: the crayon marks; fill: the marks and their fill (train's); prior: "
+                             "and the generator paints over the fill")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="bf16 autocast (default: train's default)")
     parser.add_argument("--root", help="icanvas root with the HED weights (default as the CLI)")

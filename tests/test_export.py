@@ -96,11 +96,13 @@ def test_serve_runs_an_exported_model_installed_under_the_root(cli, installed, t
         assert r.status_code == 422 and "no variations" in r.json()["detail"]
 
 
-def test_a_hint_model_exports_its_input_channels(root, tmp_path):
-    """Nothing assumes 3 input channels: a colour-hint model reads 5."""
+@pytest.mark.parametrize("fill", [False, True], ids=["marks", "over-the-fill"])
+def test_a_hint_model_exports_its_input_channels(root, tmp_path, fill):
+    """Nothing assumes 3 input channels: a colour-hint model reads 5 (9 with the fill); one that paints over the
+    fill keeps its two heads in the graph."""
     from icanvas.pipeline.export import export_model
 
-    config = GeneratorConfig.for_training(64, 8, hints=True, hint_fill=False)
+    config = GeneratorConfig.for_training(64, 8, hints=True, hint_fill=fill, fill_prior=fill)
     torch.manual_seed(0)
     checkpoint = save_generator(tmp_path / "hints.safetensors", init_weights(UnetGenerator(config)),
                                 ModelInfo(theme="demo", generator=config))

@@ -91,6 +91,34 @@ def test_a_hint_config_must_read_the_channels_it_says():
         GeneratorConfig(size=64, hints="yes")
 
 
+def test_a_model_that_paints_over_the_fill_starts_from_the_crayon_colour():
+    """Copying a crayon's colour over its region is what such a model knows before any training; where no fill
+    lies it paints with its own head, and white paper stays finite."""
+    from icanvas.pix2pix.networks import UnetGenerator, init_weights
+
+    torch.manual_seed(0)
+    config = GeneratorConfig.for_training(64, 4, hints=True, hint_fill=True, fill_prior=True)
+    net = init_weights(UnetGenerator(config)).eval()
+    lines, hints = _square_with_marks(((30, 30), RED))
+    layers = torch.from_numpy(hint_layers(lines, hints, hint_fill=True)).permute(2, 0, 1)[None].float() / 255
+    sketch = torch.from_numpy(lines).float()[None, None] / 127.5 - 1
+    with torch.no_grad():
+        picture = net(encode_input(sketch, layers, config))[0]
+        white = layers.clone()
+        white[:, 4:7] = 1.0                                     # a fill of paper white
+        paper = net(encode_input(sketch, white, config))[0]
+    red = torch.tensor(RED)[:, None, None] / 127.5 - 1
+    assert (picture[:, 20:45, 20:45] - red).abs().max() < 0.05           # the fill's colour, untrained
+    assert (picture[:, :8, :8] - red).abs().mean() > 0.5                  # outside: not red
+    assert torch.isfinite(paper).all() and paper[:, 20:45, 20:45].min() > 0.9
+
+
+def test_painting_over_the_fill_needs_the_fill():
+    with pytest.raises(ValueError, match="fill_prior"):
+        GeneratorConfig(size=64, input_nc=5, hints=True, fill_prior=True)
+    assert not GeneratorConfig.for_training(64, 4, hints=False, hint_fill=True, fill_prior=True).fill_prior
+
+
 def _copy_the_photo(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A 'hint layer' that is the photo itself, plus a random value: shows where hints come from."""
     layer = np.concatenate([photo, np.full(photo.shape[:2] + (1,), 255, np.uint8)], axis=2)

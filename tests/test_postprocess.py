@@ -198,3 +198,23 @@ def test_postprocess_turns_a_soft_ring_into_a_thin_closed_line():
     assert pp.thin(drawing == 0).sum() == len(ys)                   # already one pixel wide
     raw = pp.postprocess(soft, size=64, threshold=0.2, min_edge=5, raw=True)
     assert raw.min() < 60 and raw.max() == 255 and len(np.unique(raw)) > 10
+
+
+# --- icanvas's own step -------------------------------------------------------------------------------------
+
+def test_merge_twins_makes_one_centre_line_of_two_close_ones_and_leaves_the_rest():
+    """The two sides HED draws of a thick inked outline become one line in the middle; a lone line and lines
+    further apart than the radius stay as they are."""
+    mask = np.zeros((60, 60), bool)
+    mask[10, 5:55] = mask[14, 5:55] = True          # twins, 4 px apart
+    mask[30, 5:55] = True                           # a lone line
+    mask[44, 5:55] = mask[54, 5:55] = True          # 10 px apart: two lines
+    merged = pp.merge_twins(mask, 3)
+    rows = np.nonzero(merged[:, 20:40].any(1))[0].tolist()
+    assert rows == [12, 30, 44, 54]
+    assert merged[12, 10:50].all() and pp.thin(merged).sum() == merged.sum()   # one pixel wide, unbroken
+    assert np.array_equal(pp.merge_twins(mask, 0), mask)
+    soft = np.zeros((100, 100), np.float32)
+    soft[20, 10:90] = soft[25, 10:90] = 0.9
+    twins = pp.postprocess(soft, size=100, threshold=0.2, min_edge=5, nms=False, twins=3)
+    assert (twins[:, 50] == 0).sum() == 1                                     # through postprocess too

@@ -12,6 +12,7 @@ from icanvas.cli.common import device_option, finish, precision_option, progress
 from icanvas.core.errors import BadInput, NotFound
 from icanvas.core.paths import edges_dir, photos_dir
 from icanvas.core.runtime import torchrun_world
+from icanvas.core.themes import THEMES
 
 
 def parse_threshold(text: str) -> float:
@@ -45,6 +46,9 @@ def edges(
     nms: bool = typer.Option(True, "--nms/--no-nms", help="Edge non-maximum suppression (edgesNmsMex)."),
     thin: bool = typer.Option(True, "--thin/--no-thin", help="Thin lines to one pixel (bwmorph thin)."),
     raw: bool = typer.Option(False, "--raw", help="Save the soft HED map (resized; dark = edge) instead."),
+    merge_twins: Optional[int] = typer.Option(None, "--merge-twins", min=0, max=32, help="Merge lines closer than "
+                                              "about twice PX into one centre line, as a child draws an inked "
+                                              "outline; 0 = off (default: the theme's, else off)."),
     max_side: Optional[int] = typer.Option(None, "--max-side", min=0, help="Shrink photos longer than this before "
                                            "HED; 0 = never (default 1024; pix2pix-matlab 0)."),
     device: str = typer.Option("auto", "--device", callback=device_option, help="auto, cpu or cuda (under torchrun: this rank's GPU)."),
@@ -67,7 +71,9 @@ def edges(
     st = state(ctx)
     if preset not in PRESETS:
         raise BadInput(f"--preset {preset}: expected one of {', '.join(PRESETS)}")
-    overrides = dict(size=size, border=border, min_edge=min_edge, max_side=max_side,
+    if merge_twins is None and theme in THEMES:
+        merge_twins = THEMES[theme].merge_twins
+    overrides = dict(size=size, border=border, min_edge=min_edge, max_side=max_side, merge_twins=merge_twins,
                      threshold=None if threshold is None else parse_threshold(threshold))
     settings = replace(PRESETS[preset], nms=nms, thin=thin, raw=raw,
                        **{k: v for k, v in overrides.items() if v is not None})

@@ -28,6 +28,7 @@ class Theme:
     size: int = 256
     keep: str | None = None  # filter applied after extraction: "pandas" or "bmw_5_7_saloons" (see data/fetch.py)
     manual: str = ""         # how to download by hand when there is no direct link (then `fetch --from`)
+    merge_twins: int = 0     # `edges --merge-twins` for this theme: drawn with thick ink outlines (docs/sketch-gap.md)
 
 
 THEMES: dict[str, Theme] = {t.name: t for t in [

@@ -48,10 +48,11 @@ class EdgeSettings:
     thin: bool = True
     raw: bool = False          # save the soft HED map (resized, dark = edge) instead of the drawing
     max_side: int = 1024       # photos longer than this are shrunk before HED (0 = never; bounds time and memory)
+    merge_twins: int = 0       # merge lines closer than ~2x this many px (of the drawing) into one (0 = off)
 
     def post_options(self) -> dict:
         return dict(size=self.size, threshold=self.threshold, min_edge=self.min_edge,
-                    nms=self.nms, thinning=self.thin, raw=self.raw)
+                    nms=self.nms, thinning=self.thin, raw=self.raw, twins=self.merge_twins)
 
 
 PRESETS = {

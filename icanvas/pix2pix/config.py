@@ -45,6 +45,7 @@ class TrainConfig:
     augment: str = "hand"          # the sketch augmentation recipe (sketch.augment.RECIPES), with sketch_augment
     hints: bool = False            # colour hints simulated from the photo, as a second input (pix2pix.inputs)
     hint_fill: bool = True         # with hints: also their fill over the sketch's regions (sketch.fill)
+    fill_prior: bool = True        # with the fill: the generator paints over it (networks.UnetGenerator.forward)
     device: str = "auto"           # auto, cpu, cuda
     amp: bool | None = None        # bfloat16 autocast; None: where it is native (CUDA, CPUs with BF16)
     workers: int = 0
@@ -55,7 +56,7 @@ class TrainConfig:
 
     # Settings that define the model and its data stream: a resumed run must keep them.
     FIXED = ("data", "batch_size", "size", "lr", "beta1", "lambda_l1", "ngf", "ndf", "seed", "sketch_augment",
-             "augment", "hints", "hint_fill")
+             "augment", "hints", "hint_fill", "fill_prior")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,7 +75,7 @@ def check_settings(cfg: TrainConfig) -> None:
     if cfg.augment not in RECIPES:
         raise BadInput(f"augment {cfg.augment!r}: expected one of {', '.join(RECIPES)}")
     try:
-        GeneratorConfig.for_training(cfg.size, cfg.ngf, cfg.hints, cfg.hint_fill)
+        GeneratorConfig.for_training(cfg.size, cfg.ngf, cfg.hints, cfg.hint_fill, cfg.fill_prior)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
 
@@ -85,7 +86,8 @@ def stored_config(run_dir: Path) -> TrainConfig:
     if not path.is_file():
         raise NotFound(f"{path}: no such run to resume")
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text())["settings"])
+        # runs from before fill_prior existed painted from nothing
+        return TrainConfig.from_dict({"fill_prior": False, **json.loads(path.read_text())["settings"]})
     except (ValueError, KeyError, TypeError) as exc:
         raise BadInput(f"{path}: unreadable run settings ({exc})") from None
 

@@ -23,6 +23,7 @@ class GeneratorConfig:
     norm: str = "batch"
     hints: bool = False      # reads colour hint layers beside the sketch (pix2pix.inputs)
     hint_fill: bool = False  # ... and their fill over the drawing's regions (sketch.fill)
+    fill_prior: bool = False  # ... and paints over that fill rather than from nothing (UnetGenerator.forward)
 
     def __post_init__(self) -> None:
         """Types and bounds, so that a hostile model.json fails here, in one clear line, and cannot ask for a
@@ -35,17 +36,20 @@ class GeneratorConfig:
             raise ValueError(f"generator size {self.size}: expected a power of two")
         if self.norm not in ("batch", "instance"):
             raise ValueError(f"generator norm {self.norm!r}: expected 'batch' or 'instance'")
-        for name in ("hints", "hint_fill"):
+        for name in ("hints", "hint_fill", "fill_prior"):
             if type(getattr(self, name)) is not bool:
                 raise ValueError(f"generator {name} {getattr(self, name)!r}: expected true or false")
         if self.hints and self.input_nc != hint_input_nc(self.hint_fill):
             raise ValueError(f"generator input_nc {self.input_nc}: this model with hints reads "
                              f"{hint_input_nc(self.hint_fill)}")
+        if self.fill_prior and not (self.hints and self.hint_fill):
+            raise ValueError("generator fill_prior: only a model that reads the hints' fill can paint over it")
 
     @classmethod
-    def for_training(cls, size: int, ngf: int, hints: bool, hint_fill: bool) -> "GeneratorConfig":
+    def for_training(cls, size: int, ngf: int, hints: bool, hint_fill: bool,
+                     fill_prior: bool = False) -> "GeneratorConfig":
         return cls(size=size, ngf=ngf, input_nc=hint_input_nc(hint_fill) if hints else 3, hints=hints,
-                   hint_fill=hints and hint_fill)
+                   hint_fill=hints and hint_fill, fill_prior=hints and hint_fill and fill_prior)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +57,9 @@ class GeneratorConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+PRIOR_LIMIT = 0.96   # fill colours are clamped here before atanh: white paper stays finite (atanh(0.96) = 1.95)
 
 
 def _norm_layer(norm: str):
@@ -111,11 +118,24 @@ class UnetGenerator(nn.Module):
         block = UnetBlock(ngf * 4, ngf * 8, submodule=block, norm=norm)
         block = UnetBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
         block = UnetBlock(ngf, ngf * 2, submodule=block, norm=norm)
-        self.model = UnetBlock(config.output_nc, ngf, input_nc=config.input_nc, submodule=block,
+        # A model that paints over the fill has two heads (forward): its own colours and a change to the fill's.
+        heads = 2 if config.fill_prior else 1
+        self.model = UnetBlock(config.output_nc * heads, ngf, input_nc=config.input_nc, submodule=block,
                                outermost=True, norm=norm)
+        if config.fill_prior:   # the Tanh moves to forward, after the heads are joined
+            self.model.model[-1] = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        if not self.config.fill_prior:
+            return self.model(x)
+        # Where the hints' fill (pix2pix.inputs: its colour and mask are the last four channels) lies, the picture
+        # starts from the fill's colour and the second head changes it (shading, texture, lines), so a crayon's
+        # colour costs nothing to learn; elsewhere the first head paints, as a plain model does. Two heads, not
+        # one, so that the first never learns to paint nothing where a fill usually lies.
+        colour, mask = x[:, -4:-1], x[:, -1:]
+        own, change = self.model(x).chunk(2, dim=1)
+        over_fill = torch.atanh(colour.clamp(-PRIOR_LIMIT, PRIOR_LIMIT)) + change
+        return torch.tanh(own + mask * (over_fill - own))
 
 
 class PatchDiscriminator(nn.Module):

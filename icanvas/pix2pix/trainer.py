@@ -123,7 +123,8 @@ class Pix2Pix:
     def __init__(self, cfg: TrainConfig, device: torch.device, world: World) -> None:
         self.cfg, self.device, self.world = cfg, device, world
         torch.manual_seed(cfg.seed)  # same initial weights on every rank
-        self.gen_config = GeneratorConfig.for_training(cfg.size, cfg.ngf, cfg.hints, cfg.hint_fill)
+        self.gen_config = GeneratorConfig.for_training(cfg.size, cfg.ngf, cfg.hints, cfg.hint_fill,
+                                                         cfg.fill_prior)
         fmt = memory_format(device)
         self.G = init_weights(UnetGenerator(self.gen_config)).to(device, memory_format=fmt)
         # D judges the photo against everything G read: the sketch, and the hints where the model takes them.

@@ -25,7 +25,7 @@ MIN_DEPTH = 0.12       # lighter than this is paper (or paper noise)
 MIN_PURITY = 0.3       # palette crayons are 0.49 (green) and up; black and grey pencil are under 0.1
 MIN_LIGHTNESS = 0.25   # darker than this is a pen line, however saturated (dark blue ballpoint: 0.17)
 
-NO_HINT_SHARE = 0.4    # training samples without any hint, so that the model still draws without colour
+NO_HINT_SHARE = 0.6    # training samples without any hint, so that the model still draws without colour
 MAX_STROKES = 20
 KINDS = ("scribble", "stroke", "dots", "fill")
 KIND_CUMULATIVE = np.cumsum((0.4, 0.25, 0.15, 0.2))
@@ -88,13 +88,24 @@ class _Seeds:
         steep = cv2.morphologyEx(smooth, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > REGION_TOLERANCE
         flat = (~(steep[..., 0] | steep[..., 1] | steep[..., 2])).astype(np.uint8)
         self.depth = cv2.distanceTransform(flat, cv2.DIST_L2, 3)
-        _, regions, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+        _, self.regions, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
         share = 1.0 / np.sqrt(np.maximum(stats[:, cv2.CC_STAT_AREA], 1))   # per pixel: area x this = sqrt(area)
-        weight = np.where(self.depth >= max(2.0, 0.012 * side), share[regions], 0.0)
+        weight = np.where(self.depth >= max(2.0, 0.012 * side), share[self.regions], 0.0)
         if chromatic_only:
             weight *= crayon_colour(smooth)
+        self.weight = weight
+        self.left = weight.copy()
         self.cumulative = np.cumsum(weight.ravel(), dtype=np.float64)
         self.width = smooth.shape[1]
+
+    def coloured(self, window: tuple[slice, slice], mask: np.ndarray) -> None:
+        """A region once coloured is not chosen again until every region has been: a child colours the hair,
+        then the shirt, not the hair five times."""
+        done = np.unique(self.regions[window][mask])
+        self.left[np.isin(self.regions, done[done > 0])] = 0.0
+        if self.left.sum() <= 0.0:
+            self.left = self.weight.copy()
+        self.cumulative = np.cumsum(self.left.ravel(), dtype=np.float64)
 
     @property
     def empty(self) -> bool:
@@ -209,5 +220,6 @@ def simulate_hints(photo: np.ndarray, rng: np.random.Generator, strokes: int | N
             if stroke is not None:
                 window, mask, colour = stroke
                 layer[window][mask] = (*colour, 255)
+                seeds.coloured(window, mask)
                 break
     return layer
