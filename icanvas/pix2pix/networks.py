@@ -134,7 +134,8 @@ class UnetGenerator(nn.Module):
         # one, so that the first never learns to paint nothing where a fill usually lies.
         colour, mask = x[:, -4:-1], x[:, -1:]
         own, change = self.model(x).chunk(2, dim=1)
-        over_fill = torch.atanh(colour.clamp(-PRIOR_LIMIT, PRIOR_LIMIT)) + change
+        colour = colour.clamp(-PRIOR_LIMIT, PRIOR_LIMIT)
+        over_fill = 0.5 * torch.log((1 + colour) / (1 - colour)) + change   # atanh, which ONNX export lacks
         return torch.tanh(own + mask * (over_fill - own))
 
 

@@ -81,39 +81,46 @@ def stroke_count(rng: np.random.Generator) -> int:
 class _Seeds:
     """Where a crayon may start: inside flat regions of a crayon colour, away from their edges. A region is
     chosen with a weight growing as the square root of its area (big areas more often than small ones, but a
-    background does not take every stroke), specks never."""
+    background does not take every stroke), specks never; then a start inside it. A region once coloured is not
+    chosen again until every region has been: a child colours the hair, then the shirt, not the hair five
+    times."""
 
     def __init__(self, smooth: np.ndarray, chromatic_only: bool) -> None:
         side = min(smooth.shape[:2])
         steep = cv2.morphologyEx(smooth, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > REGION_TOLERANCE
         flat = (~(steep[..., 0] | steep[..., 1] | steep[..., 2])).astype(np.uint8)
         self.depth = cv2.distanceTransform(flat, cv2.DIST_L2, 3)
-        _, self.regions, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+        count, self.regions, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
         share = 1.0 / np.sqrt(np.maximum(stats[:, cv2.CC_STAT_AREA], 1))   # per pixel: area x this = sqrt(area)
         weight = np.where(self.depth >= max(2.0, 0.012 * side), share[self.regions], 0.0)
         if chromatic_only:
             weight *= crayon_colour(smooth)
-        self.weight = weight
-        self.left = weight.copy()
-        self.cumulative = np.cumsum(weight.ravel(), dtype=np.float64)
+        # the possible starts grouped by region, each group with its running weight: two-level sampling
+        labels = self.regions.ravel()
+        self.starts = np.flatnonzero(weight.ravel() > 0)
+        self.starts = self.starts[np.argsort(labels[self.starts], kind="stable")]
+        self.running = np.cumsum(weight.ravel()[self.starts], dtype=np.float64)
+        self.ends = np.searchsorted(labels[self.starts], np.arange(count), side="right")
+        self.region_weight = np.bincount(labels, weights=weight.ravel(), minlength=count)
+        self.left = self.region_weight.copy()
         self.width = smooth.shape[1]
-
-    def coloured(self, window: tuple[slice, slice], mask: np.ndarray) -> None:
-        """A region once coloured is not chosen again until every region has been: a child colours the hair,
-        then the shirt, not the hair five times."""
-        done = np.unique(self.regions[window][mask])
-        self.left[np.isin(self.regions, done[done > 0])] = 0.0
-        if self.left.sum() <= 0.0:
-            self.left = self.weight.copy()
-        self.cumulative = np.cumsum(self.left.ravel(), dtype=np.float64)
 
     @property
     def empty(self) -> bool:
-        return self.cumulative[-1] <= 0.0
+        return self.region_weight.sum() <= 0.0
+
+    def coloured(self, window: tuple[slice, slice], mask: np.ndarray) -> None:
+        self.left[self.regions[window][mask]] = 0.0
+        if self.left.sum() <= 0.0:
+            self.left = self.region_weight.copy()
 
     def draw(self, rng: np.random.Generator) -> tuple[int, int, float]:
-        i = int(np.searchsorted(self.cumulative, rng.random() * self.cumulative[-1], side="right"))
-        y, x = divmod(min(i, self.cumulative.size - 1), self.width)
+        cumulative = np.cumsum(self.left)
+        region = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")), len(self.left) - 1)
+        lo = self.running[self.ends[region - 1] - 1] if region > 0 and self.ends[region - 1] > 0 else 0.0
+        hi = self.running[self.ends[region] - 1]
+        i = int(np.searchsorted(self.running, lo + rng.random() * (hi - lo), side="right"))
+        y, x = divmod(int(self.starts[min(i, self.ends[region] - 1)]), self.width)
         return x, y, float(self.depth[y, x])
 
 
