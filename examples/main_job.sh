@@ -12,7 +12,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=${1:-./icanvas-home}
 photos=${DEMO_PHOTOS:-300}
-epochs=${DEMO_EPOCHS:-28}
+epochs=${DEMO_EPOCHS:-24}
 width=${DEMO_WIDTH:-32}         # generator and discriminator width (ngf, ndf)
 icanvas() { command icanvas --root "$root" "$@"; }
 python=$(dirname "$(type -P icanvas)")/python

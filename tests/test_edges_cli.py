@@ -117,13 +117,19 @@ def test_fetch_demo_then_edges_theme_demo(cli, hed_root, tmp_path):
     root = tmp_path / "root"
     assert cli("--root", root, "--quiet", "fetch", "demo", "--limit", "3").exit_code == 0
     (root / "weights").symlink_to(hed_root / "weights")
-    r = cli("--root", root, "edges", "--theme", "demo", *SIZE)
+    r = cli("--root", root, "edges", "--theme", "demo", "--json", *SIZE)
     assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["settings"]["merge_twins"] == 1   # the demo's 3 px at 256, at 64 px
     photos = sorted(p.stem for p in (root / "data" / "demo" / "photos").glob("*.png"))
     drawings = sorted((root / "data" / "demo" / "edges").iterdir())
     assert len(photos) == 3 and [p.stem for p in drawings] == photos
-    for d in drawings:
-        assert (drawing_ok(d) == 0).sum() > 20  # cartoon faces have lines
+    merged = [(drawing_ok(d) == 0).sum() for d in drawings]
+    assert min(merged) > 20  # cartoon faces have lines
+    r = cli("--root", root, "edges", "--theme", "demo", "--merge-twins", "0", "--force", *SIZE)
+    assert r.exit_code == 0, r.stderr
+    twins = [(drawing_ok(d) == 0).sum() for d in drawings]
+    # HED's twin lines, kept: more ink (little at 64 px, where most twins are closer than a pixel)
+    assert all(m <= t for m, t in zip(merged, twins)) and sum(merged) < sum(twins), (merged, twins)
     r = cli("--root", root, "edges", "--theme", "panda")
     assert r.exit_code == 2 and "icanvas fetch panda" in r.stderr
 

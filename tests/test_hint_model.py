@@ -235,3 +235,24 @@ def test_generate_writes_the_hint_layer_it_read(hint_model, cli, root, tmp_path)
     assert hints.shape == (64, 64, 4) and (hints[:, :, 3] == 255).sum() > 50
     assert (hints[hints[:, :, 3] == 255, :3] == CRAYONS["red"]).all()
     assert load_rgb(tmp_path / "out" / "red_normalized.png").shape == (64, 64, 3)
+
+
+def test_compare_judges_realism_on_the_drawings_without_colour(hint_model):
+    """A child's purple background is not unrealistic: coloured drawings are judged by their colour (dE), and
+    realism by the pictures from drawings without colour."""
+    from icanvas.eval.compare import compare_checkpoints
+    from icanvas.eval.realism import Realism
+
+    class Recorder:
+        source, photos, seen = "photos", 4, []
+
+        def __call__(self, pictures, sketches):
+            self.seen.append(len(pictures))
+            return Realism(kid=1.0, lines_kid=1.0, score=0.5)
+
+    recorder = Recorder()
+    lines = np.asarray(Image.fromarray(crayon_drawing(RED)).convert("L").convert("RGB"))
+    sketches = [("a", lines), ("b", lines[:, ::-1].copy()), ("crayon", crayon_drawing(RED))]
+    blank = lambda size: lambda pictures: [np.full((size, size), 255, np.uint8) for _ in pictures]   # noqa: E731
+    result = compare_checkpoints([hint_model], sketches, blank, realism_for=lambda size: recorder).results[0]
+    assert recorder.seen == [2] and result.realism == 0.5 and result.colour is not None

@@ -71,12 +71,12 @@ def edges(
     st = state(ctx)
     if preset not in PRESETS:
         raise BadInput(f"--preset {preset}: expected one of {', '.join(PRESETS)}")
-    if merge_twins is None and theme in THEMES:
-        merge_twins = THEMES[theme].merge_twins
     overrides = dict(size=size, border=border, min_edge=min_edge, max_side=max_side, merge_twins=merge_twins,
                      threshold=None if threshold is None else parse_threshold(threshold))
     settings = replace(PRESETS[preset], nms=nms, thin=thin, raw=raw,
                        **{k: v for k, v in overrides.items() if v is not None})
+    if merge_twins is None and theme in THEMES and THEMES[theme].merge_twins:   # the theme's, given at 256 px
+        settings = replace(settings, merge_twins=max(1, round(THEMES[theme].merge_twins * settings.size / 256)))
 
     if theme is not None:
         if inputs or out is not None:

@@ -239,7 +239,12 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
             on_step()
         pair_means = _pair_means(painter, pairs, on_step) if pairs else {}
         scorer = realism_for(painter.size) if realism_for is not None else None
-        real = scorer(made, normalized) if scorer is not None and len(made) >= 2 else None
+        # Realism is judged on the drawings without colour: a purple background the child asked for is right
+        # even though no photo has one (colour dE judges the coloured drawings), unless too few are left.
+        plain = [i for i, d in enumerate(drawings) if d.hints is None or not d.hints[..., 3].any()]
+        plain = plain if len(plain) >= 2 else list(range(len(made)))
+        real = (scorer([made[i] for i in plain], [normalized[i] for i in plain])
+                if scorer is not None and len(plain) >= 2 else None)
         photos = {"source": scorer.source, "count": scorer.photos} if scorer is not None else None
         info = painter.info
         results.append(CheckpointResult(
