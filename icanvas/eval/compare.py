@@ -232,7 +232,8 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
         normalized = [d.lines for d in drawings]
         inputs = [d.preview() for d in drawings] if inputs is None else inputs
         made = painter.paint(drawings)
-        colour = [e for e in (hint_colour_error(p, d.hints) for p, d in zip(made, drawings)) if e is not None]
+        errors = [hint_colour_error(p, d.hints) for p, d in zip(made, drawings)]   # None: a drawing without colour
+        colour = [e for e in errors if e is not None]
         edges = edges_for(painter.size)(made)
         scores = [sketch_fidelity(n, p, s, e) for n, p, s, e in zip(names, made, normalized, edges)]
         for _ in scores:
@@ -241,10 +242,10 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
         scorer = realism_for(painter.size) if realism_for is not None else None
         # Realism is judged on the drawings without colour: a purple background the child asked for is right
         # even though no photo has one (colour dE judges the coloured drawings), unless too few are left.
-        plain = [i for i, d in enumerate(drawings) if d.hints is None or not d.hints[..., 3].any()]
-        plain = plain if len(plain) >= 2 else list(range(len(made)))
-        real = (scorer([made[i] for i in plain], [normalized[i] for i in plain])
-                if scorer is not None and len(plain) >= 2 else None)
+        uncoloured = [i for i, e in enumerate(errors) if e is None]
+        judged = uncoloured if len(uncoloured) >= 2 else list(range(len(made)))
+        real = (scorer([made[i] for i in judged], [normalized[i] for i in judged])
+                if scorer is not None and len(judged) >= 2 else None)
         photos = {"source": scorer.source, "count": scorer.photos} if scorer is not None else None
         info = painter.info
         results.append(CheckpointResult(
