@@ -25,8 +25,12 @@ def generate(
     size: Optional[int] = typer.Option(None, "--size", min=16, max=4096,
                                        help="Side of the pictures written (default: the model's size)."),
     variations: int = typer.Option(0, "--variations", "-n", min=0, max=64,
-                                   help="N different pictures per sketch (dropout on, seeded), as NAME_v1..vN."),
+                                   help="N different pictures per sketch, as NAME_v1..vN: N colourings of a line "
+                                        "drawing (dropout for models that do not colour)."),
     seed: int = typer.Option(0, "--seed", help="First seed for --variations (the same seed gives the same picture)."),
+    auto_colour: bool = typer.Option(True, "--auto-colour/--no-auto-colour",
+                                     help="Choose colours for the parts of a drawing left without crayon, from the "
+                                          "theme's photos (models trained with hints)."),
     normalize: bool = typer.Option(True, "--normalize/--no-normalize",
                                    help="Normalise drawings to the model's training sketches (all steps below)."),
     polarity: bool = typer.Option(True, "--polarity/--no-polarity", help="Detect light lines on a dark canvas."),
@@ -37,9 +41,13 @@ def generate(
     hints: bool = typer.Option(True, "--hints/--no-hints",
                                help="Read crayon colour as colour hints, for a model trained with hints "
                                     "(--no-hints: every stroke is a line)."),
+    crayons: Optional[Path] = typer.Option(None, "--crayons",
+                                           help="The crayon colour of the one SKETCH as its own image (transparent, "
+                                                "or colour on white, the sketch's size): every colour counts, "
+                                                "black and brown too."),
     save_normalized: bool = typer.Option(False, "--save-normalized",
                                          help="Also write the normalised sketch the model sees (NAME_normalized.png) "
-                                              "and the crayon colour it read (NAME_hints.png)."),
+                                              "and the colour it read and chose (NAME_hints.png)."),
     device: str = typer.Option("auto", "--device", callback=device_option, help="auto, cpu or cuda."),
     precision: str = typer.Option("auto", "--precision", callback=precision_option,
                                   help="auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32 or bf16."),
@@ -62,7 +70,8 @@ def generate(
         result = generate_pictures(sketches, out, root=st.root, theme=theme, checkpoint=checkpoint, device=device,
                                    precision=precision, engine=engine,
                                    variations=variations, seed=seed, size=size, options=options, force=force,
-                                   save_normalized=save_normalized, stdin=stdin,
+                                   save_normalized=save_normalized, stdin=stdin, auto_colour=auto_colour,
+                                   crayons=crayons,
                                    on_progress=on_progress)
     report, painter = result.report, result.painter
     for picture in report.pictures:

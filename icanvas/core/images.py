@@ -19,8 +19,9 @@ FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 DEFAULT_MAX_PIXELS = 25_000_000  # about 5000 x 5000; beyond that an image is a bomb or a mistake
 
 
-def _decode(source: Path | bytes, name: str, max_pixels: int) -> np.ndarray:
-    """Open, check the size, decode and convert to RGB; every failure is an IcanvasError naming `name`."""
+def _decode(source: Path | bytes, name: str, max_pixels: int, convert=None) -> np.ndarray:
+    """Open, check the size, decode and convert (to RGB unless `convert` says otherwise); every failure is an
+    IcanvasError naming `name`."""
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise UnsupportedImage(f"{name}: empty file (0 bytes)")
@@ -39,7 +40,7 @@ def _decode(source: Path | bytes, name: str, max_pixels: int) -> np.ndarray:
                 if w * h > max_pixels:
                     raise TooLarge(f"{name}: {w}x{h} pixels is over the limit of {max_pixels:,} pixels")
                 img.load()
-                return to_rgb(img)
+                return (convert or to_rgb)(img)
     except (TooLarge, UnsupportedImage):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -88,6 +89,25 @@ def load_rgb(source: Path | str | bytes, *, name: str | None = None,
         source = Path(source)
     label = name or (str(source) if isinstance(source, Path) else "upload")
     return _decode(source, label, max_pixels)
+
+
+def load_rgba(source: Path | str | bytes, *, name: str | None = None,
+              max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode a layer to HxWx4 uint8 RGBA (EXIF orientation applied). An image without transparency counts its
+    near-white pixels as transparent (a layer drawn on white paper)."""
+    if isinstance(source, str):
+        source = Path(source)
+    label = name or (str(source) if isinstance(source, Path) else "upload")
+    return _decode(source, label, max_pixels, _to_rgba)
+
+
+def _to_rgba(img: Image.Image) -> np.ndarray:
+    img = _to_8bit(_upright(img))
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "P") and (img.mode != "P" or "transparency" in img.info)
+    rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8).copy()
+    if not has_alpha and "transparency" not in img.info:
+        rgba[..., 3] = np.where((rgba[..., :3] < 235).any(axis=2), 255, 0)
+    return rgba
 
 
 def load_gray(source: Path | str | bytes, *, name: str | None = None,

@@ -228,7 +228,7 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
     for path in checkpoints:
         painter = Painter.from_pretrained(path, device=device, precision=precision, engine=engine)
         label = label_of(path, painter.info)
-        drawings = [painter.read(rgb) for _, rgb in sketches]
+        drawings = [painter.colour(painter.read(rgb)) for _, rgb in sketches]   # blank parts coloured
         normalized = [d.lines for d in drawings]
         inputs = [d.preview() for d in drawings] if inputs is None else inputs
         made = painter.paint(drawings)

@@ -23,7 +23,8 @@ from icanvas.core.errors import BadInput
 from icanvas.core.io import write_bytes_atomic, write_json_atomic
 from icanvas.pipeline.engines import ONNX_AXES, ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUT, OnnxModel, to_onnx
 from icanvas.pipeline.painter import locate_model
-from icanvas.pix2pix.checkpoints import INFO_NAME, ONNX_NAME, WEIGHTS_NAME, load_generator
+from icanvas.pix2pix.checkpoints import INFO_NAME, ONNX_NAME, WEIGHTS_NAME, load_generator, run_colour_book
+from icanvas.sketch.colouring import BOOK_NAME, ColourBook
 
 PARITY = 1e-3   # largest difference to torch fp32 (on [-1, 1]) an export may have; measured: about 1e-6
 
@@ -73,14 +74,18 @@ def export_model(source: str | Path | None, out: Path, *, root: str | Path | Non
         if not np.isfinite(diff) or diff > PARITY:
             raise BadInput(f"{path}: the ONNX graph's pictures differ from torch's by {diff:.2g} (more than "
                            f"{PARITY:g}); nothing written")
+        book = _colour_book_file(path, info)
+        info.colouring = {**info.colouring, "file": BOOK_NAME} if book is not None else {}
         meta = {**info.to_dict(), "export": {
             "format": "onnx", "file": ONNX_NAME, "opset": ONNX_OPSET, "precision": "fp32",
             "input": {"name": ONNX_INPUT, "shape": _shape(g.input_nc), "range": [-1, 1]},
             "output": {"name": ONNX_OUTPUT, "shape": _shape(g.output_nc), "range": [-1, 1]},
             "batch_norm": "per image (InstanceNormalization with the batch norm's scale and shift)",
-            "variations": False, "source": str(path), "torch": torch.__version__, "max_abs_diff": diff}}
+            "variations": book is not None, "source": str(path), "torch": torch.__version__, "max_abs_diff": diff}}
         try:
             write_bytes_atomic(out / ONNX_NAME, graph)
+            if book is not None:
+                write_bytes_atomic(out / BOOK_NAME, book.read_bytes())
             write_json_atomic(out / INFO_NAME, meta)
         except OSError as exc:
             raise BadInput(f"{out}: cannot write the export ({exc.strerror or exc})") from None
@@ -88,4 +93,15 @@ def export_model(source: str | Path | None, out: Path, *, root: str | Path | Non
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
-    return ExportResult(path, out, [str(out / ONNX_NAME), str(out / INFO_NAME)], diff)
+    files = [out / ONNX_NAME] + ([out / BOOK_NAME] if book is not None else []) + [out / INFO_NAME]
+    return ExportResult(path, out, [str(f) for f in files], diff)
+
+
+def _colour_book_file(path: Path, info) -> Path | None:
+    """The colour book that goes with a checkpoint or model folder (sketch.colouring), checked; None if none."""
+    book = (path / info.colouring.get("file", BOOK_NAME)) if path.is_dir() and info.colouring else \
+        run_colour_book(path) if not path.is_dir() else None
+    if book is None or (not path.is_dir() and not book.is_file()):
+        return None
+    ColourBook.load(book)   # missing or corrupt: BadInput naming the file
+    return book

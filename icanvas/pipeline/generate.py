@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from icanvas.core.errors import BadInput, Failure, IcanvasError, NotFound
-from icanvas.core.images import find_images, load_rgb, save_png
+from icanvas.core.images import find_images, load_rgb, load_rgba, save_png
 from icanvas.core.progress import OnProgress, steps
 from icanvas.pipeline.engines import NO_VARIATIONS
 from icanvas.pipeline.painter import Painter, resolve_model
@@ -116,9 +116,11 @@ def hints_path(normalized: Path) -> Path:
 
 def paint_jobs(painter: Painter, jobs: Sequence[PictureJob], *, seeds: Sequence[int | None] = (None,),
              size: int | None = None, options: NormalizeOptions = NormalizeOptions(), force: bool = False,
-             batch_size: int = 8, on_done: Callable[[], None] = lambda: None) -> GenerateReport:
+             batch_size: int = 8, crayons: np.ndarray | None = None,
+             on_done: Callable[[], None] = lambda: None) -> GenerateReport:
     """Pictures for every job, one per seed (None = the deterministic picture). Jobs whose files all exist are
-    skipped unless force; an input that does not decode or holds no drawing is listed in report.failed."""
+    skipped unless force; an input that does not decode or holds no drawing is listed in report.failed.
+    `crayons`: a crayon layer sent apart from the lines (HxWx4 RGBA, see sketch.crayon.crayon_layer)."""
     report = GenerateReport()
     todo: list[PictureJob] = []
     for job in jobs:
@@ -131,7 +133,7 @@ def paint_jobs(painter: Painter, jobs: Sequence[PictureJob], *, seeds: Sequence[
         ready: list[tuple[PictureJob, Drawing]] = []
         for job in todo[start:start + batch_size]:
             try:
-                ready.append((job, painter.read(load_rgb(job.source, name=job.name), options)))
+                ready.append((job, painter.read(load_rgb(job.source, name=job.name), options, crayons)))
             except IcanvasError as exc:
                 report.failed.append(Failure.of(job.name, exc))
                 on_done()
@@ -150,8 +152,9 @@ def paint_jobs(painter: Painter, jobs: Sequence[PictureJob], *, seeds: Sequence[
                         report.written.append(str(output))
                 if job.normalized is not None:
                     save_png(drawing.lines, job.normalized)
-                    if drawing.hints is not None:   # the crayon colour the model read: RGB + mask as alpha
-                        save_png(drawing.hints, hints_path(job.normalized))
+                    colour = painter.colour(drawing).colour()
+                    if colour is not None:   # the crayon colour the model read, and chosen: RGB + mask as alpha
+                        save_png(colour, hints_path(job.normalized))
                 report.done += 1
             except OSError as exc:
                 report.failed.append(Failure(job.name, f"cannot write output ({exc})"))
@@ -169,19 +172,24 @@ def generate_pictures(inputs: Sequence[str], out: str, *, root: Path, theme: str
                       checkpoint: Path | None = None, device: str = "auto", precision: str = "auto",
                       engine: str = "auto", variations: int = 0, seed: int = 0,
                       size: int | None = None, options: NormalizeOptions = NormalizeOptions(), force: bool = False,
-                      save_normalized: bool = False, stdin: bytes | None = None,
-                      on_progress: OnProgress = lambda done, total: None) -> GenerateResult:
+                      save_normalized: bool = False, stdin: bytes | None = None, auto_colour: bool = True,
+                      crayons: Path | None = None, on_progress: OnProgress = lambda done, total: None) -> GenerateResult:
     """The whole of `icanvas generate`: plan the outputs (see plan_pictures), load the model (see resolve_model),
     load it in `precision` on `engine` (see Painter.from_pretrained), paint every drawing once per variation
     seed. Inputs that cannot be planned or painted are in report.failed; on_progress(done, total) follows the
-    drawings. BadInput for variations from a model without them (an ONNX export)."""
+    drawings. `crayons`: the crayon layer of the one sketch, as a file (an image with transparency, or colour
+    on white). auto_colour False paints line drawings without choosing colours for them (sketch.colouring).
+    BadInput for variations from a model without them (an ONNX export of a model that does not colour)."""
     jobs, refused = plan_pictures(inputs, out, variations=variations, stdin=stdin, save_normalized=save_normalized)
+    if crayons is not None and len(jobs) + len(refused) != 1:
+        raise BadInput(f"--crayons {crayons}: a crayon layer goes with exactly one sketch, got {len(jobs)}")
+    layer = load_rgba(crayons, name=f"--crayons {crayons}") if crayons is not None else None
     painter = Painter.from_pretrained(resolve_model(root, theme, checkpoint), device=device, precision=precision,
-                                      engine=engine)
+                                      engine=engine, auto_colour=auto_colour)
     if variations and not painter.variations:
         raise BadInput(f"{painter.source}: --variations: {NO_VARIATIONS}")
     seeds = [None] if variations == 0 else [seed + i for i in range(variations)]
-    report = paint_jobs(painter, jobs, seeds=seeds, size=size, options=options, force=force,
+    report = paint_jobs(painter, jobs, seeds=seeds, size=size, options=options, force=force, crayons=layer,
                         on_done=steps(len(jobs), on_progress))
     report.failed[:0] = refused
     return GenerateResult(report, painter)

@@ -6,12 +6,14 @@ the precision and the engine (as diffusers' pipelines do):
     painter = Painter.from_pretrained("demo", root=root)      # a theme's installed model, bf16 where it pays
     painter = Painter.from_pretrained(Path("runs/demo/r/checkpoints/epoch_0010.safetensors"), precision="fp32")
     painter = Painter.from_pretrained(Path("exported/demo"))   # an `icanvas export` folder: ONNX Runtime
-    picture = painter(load_rgb("drawing.png"))                 # normalise + paint one drawing
+    picture = painter(load_rgb("drawing.png"))                 # normalise, colour blank parts, paint
+    painter(load_rgb("drawing.png"), variation=3)               # another colouring of the same drawing
     painter.engine, painter.precision                          # what it picked: "torch", "bf16"
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -31,9 +33,11 @@ from icanvas.pix2pix.checkpoints import (
     installed_themes,
     load_generator,
     read_info,
+    run_colour_book,
 )
 from icanvas.pix2pix.inputs import encode_input, hint_layers
 from icanvas.pix2pix.networks import GeneratorConfig
+from icanvas.sketch.colouring import BOOK_NAME, ColourBook, auto_colour
 from icanvas.sketch.hints import empty_hints
 from icanvas.sketch.normalize import Drawing, NormalizeOptions, normalize_drawing, normalize_sketch
 
@@ -85,11 +89,12 @@ def sketches_to_tensor(sketches: Sequence[np.ndarray | Drawing],
     lines = np.stack([d.lines for d in drawings])
     x = torch.from_numpy(lines).float().div_(127.5).sub_(1.0).unsqueeze(1)
     layers = None
-    if config.hints and any(d.hints is not None for d in drawings):
+    colours = [d.colour() for d in drawings]
+    if config.hints and any(c is not None for c in colours):
         size = lines.shape[1:]
         layers = torch.from_numpy(np.stack([
-            hint_layers(d.lines, d.hints if d.hints is not None else empty_hints(*size), config.hint_fill)
-            for d in drawings])).permute(0, 3, 1, 2).float().div_(255.0)
+            hint_layers(d.lines, c if c is not None else empty_hints(*size), config.hint_fill)
+            for d, c in zip(drawings, colours)])).permute(0, 3, 1, 2).float().div_(255.0)
     return encode_input(x, layers, config).contiguous()
 
 
@@ -106,10 +111,14 @@ class Painter:
 
     Painter(model, info, source, precision=...) runs a torch module as given in fp32, or a bf16 copy of it made
     here (then build a new Painter to follow later changes to its weights); Painter(OnnxModel(...), ...) runs
-    an ONNX graph. Painter.from_pretrained loads and picks both."""
+    an ONNX graph. Painter.from_pretrained loads and picks both.
+
+    A hint model with a colour book (sketch.colouring) colours line drawings: the parts a child left blank get
+    chosen colours before painting, and a variation is another colouring (the generator itself then runs
+    deterministically, on any engine)."""
 
     def __init__(self, model: nn.Module | OnnxModel, info: ModelInfo, source: Path, *,
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", book: ColourBook | None = None) -> None:
         if isinstance(model, OnnxModel):
             resolve_precision(precision, model.device)   # checks the name
             if precision == "bf16":
@@ -119,20 +128,26 @@ class Painter:
             self.runner = TorchModel(model, precision)
         self.info = info
         self.source = Path(source)
+        self.book = book if info.generator.hints else None
 
     @classmethod
     def from_pretrained(cls, source: str | Path | None = None, *, root: str | Path | None = None,
                         device: str | torch.device = "auto", precision: str = "auto",
-                        engine: str = "auto") -> "Painter":
+                        engine: str = "auto", auto_colour: bool = True,
+                        colouring: str | None = None) -> "Painter":
         """Load a model. source: a checkpoint file, an installed model folder or an exported one, a theme name
         (its model installed under root), or None (the only installed model, else $ICANVAS_THEME's): see
         locate_model. root: default as everywhere (--root, $ICANVAS_HOME, ~/.icanvas).
 
         precision: auto|fp32|bf16 (see core.runtime.resolve_precision; auto is bf16 where the hardware computes
         it natively). engine: auto|torch|onnxruntime; auto is torch, or onnxruntime for an exported folder (it
-        has only model.onnx). onnxruntime runs fp32 on the CPU; on a checkpoint it exports it at load."""
+        has only model.onnx). onnxruntime runs fp32 on the CPU; on a checkpoint it exports it at load.
+
+        auto_colour: colour the blank parts of drawings where the model has a colour book (False: paint them as
+        the model does from lines alone); colouring: the book's method (sketch.colouring.METHODS)."""
         path = locate_model(source, root)
         check_engine(engine)
+        book = _colour_book(path, colouring) if auto_colour else None
         exported = path.is_dir() and (path / ONNX_NAME).is_file()
         weights = not path.is_dir() or (path / WEIGHTS_NAME).is_file()
         if engine == "auto":
@@ -142,7 +157,7 @@ class Painter:
                 raise BadInput(f"{path}: an exported model (model.onnx, no {WEIGHTS_NAME}) runs on engine "
                                "onnxruntime only")
             model, info = load_generator(path, resolve_device(device))
-            return cls(model, info, path, precision=precision)
+            return cls(model, info, path, precision=precision, book=book)
         if device != "auto" and resolve_device(device).type != "cpu":
             raise BadInput(f"device {device}: engine onnxruntime runs on the CPU here (use --device cpu, or "
                            "--engine torch)")
@@ -152,7 +167,7 @@ class Painter:
         else:  # a checkpoint or installed model: export it once, now
             generator, info = load_generator(path, "cpu")
             onnx = OnnxModel(to_onnx(generator, info.generator.input_nc, info.generator.size), str(path))
-        return cls(onnx, info, path, precision=precision)
+        return cls(onnx, info, path, precision=precision, book=book)
 
     @property
     def size(self) -> int:
@@ -177,25 +192,37 @@ class Painter:
 
     @property
     def variations(self) -> bool:
-        """Whether paint(variation=seed) works (an ONNX graph has no dropout)."""
-        return self.runner.variations
+        """Whether paint(variation=seed) works: colourings where the model colours line drawings, else dropout
+        (which an ONNX graph does not have)."""
+        return self.book is not None or self.runner.variations
 
     def runtime(self) -> dict[str, str]:
         """How this painter runs, for --json summaries and /readyz."""
-        return {"engine": self.engine, "precision": self.precision, "device": str(self.device)}
+        return {"engine": self.engine, "precision": self.precision, "device": str(self.device),
+                "colouring": self.book.method if self.book is not None else "off"}
 
     @property
     def hints(self) -> bool:
         """Whether this model reads crayon colour (a hint model: see pix2pix.inputs)."""
         return self.info.generator.hints
 
-    def read(self, rgb: np.ndarray, options: NormalizeOptions = NormalizeOptions()) -> Drawing:
+    def read(self, rgb: np.ndarray, options: NormalizeOptions = NormalizeOptions(),
+             crayons: np.ndarray | None = None) -> Drawing:
         """A drawing as sent (HxWx3 uint8) to what this model reads (see sketch.normalize): its lines, and for a
-        model with hints its crayon colour (options.hints=False ignores colour). For a plain model every stroke,
-        coloured or not, is a line."""
+        model with hints its crayon colour (options.hints=False ignores colour), read from the drawing or, where
+        given, from `crayons`, a crayon layer sent apart (HxWx4 RGBA). For a plain model every stroke, coloured or
+        not, is a line and a crayon layer is ignored."""
         if self.hints:
-            return normalize_drawing(rgb, self.size, self.info.sketch_style, options)
+            return normalize_drawing(rgb, self.size, self.info.sketch_style, options, crayons)
         return Drawing(normalize_sketch(rgb, self.size, self.info.sketch_style, options))
+
+    def colour(self, drawing: Drawing, variation: int | None = None) -> Drawing:
+        """The drawing with colours chosen for the parts the child left blank (sketch.colouring.auto_colour;
+        variation None: the best colouring, a seed: another, reproducibly), where this painter colours line
+        drawings; else the drawing as it is."""
+        if self.book is None:
+            return drawing
+        return replace(drawing, chosen=auto_colour(drawing.lines, self.book, drawing.hints, variation))
 
     def normalize(self, rgb: np.ndarray, options: NormalizeOptions = NormalizeOptions()) -> np.ndarray:
         """The lines this model sees in a drawing (see read)."""
@@ -206,9 +233,14 @@ class Painter:
         """Pictures (HxWx3 uint8 at the model size) for normalised drawings (read) or bare lines (normalize),
         batch_size per forward pass.
 
-        variation None gives the deterministic picture; an integer seed switches dropout on and gives a
-        different, reproducible picture for each seed (BadInput where the model has no dropout: see
+        Drawings whose colours are not chosen yet are coloured first (see colour). variation None gives the
+        one best picture; an integer seed a different, reproducible one: another colouring where this painter
+        colours line drawings, else dropout switched on (BadInput where the model has no dropout: see
         `variations`)."""
+        if self.book is not None:
+            sketches = [self.colour(s if isinstance(s, Drawing) else Drawing(np.asarray(s, np.uint8)), variation)
+                        if not (isinstance(s, Drawing) and s.chosen is not None) else s for s in sketches]
+            variation = None
         out: list[np.ndarray] = []
         for start in range(0, len(sketches), batch_size):
             x = sketches_to_tensor(sketches[start:start + batch_size], self.info.generator)
@@ -219,3 +251,15 @@ class Painter:
                  variation: int | None = None) -> np.ndarray:
         """One drawing in, one picture out."""
         return self.paint([self.read(rgb, options)], variation)[0]
+
+
+def _colour_book(path: Path, method: str | None) -> ColourBook | None:
+    """The colour book of a model folder (declared in model.json: missing or corrupt is a BadInput naming the
+    file) or of a run checkpoint (its run's, where it has one); None for models without one."""
+    if path.is_dir():
+        declared = read_info(path).colouring
+        if not declared:
+            return None
+        return ColourBook.load(path / declared.get("file", BOOK_NAME), method or declared.get("method"))
+    book = run_colour_book(path)
+    return ColourBook.load(book, method) if book.is_file() else None

@@ -18,9 +18,10 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from icanvas import __version__
 from icanvas.core.errors import BadInput, IcanvasError, NotFound
-from icanvas.core.io import atomic_path, write_json_atomic
+from icanvas.core.io import atomic_path, write_bytes_atomic, write_json_atomic
 from icanvas.core.paths import check_name, model_dir
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, per_image_statistics
+from icanvas.sketch.colouring import BOOK_NAME, ColourBook
 
 META_KEY = "icanvas_model"
 WEIGHTS_NAME = "generator.safetensors"
@@ -38,6 +39,7 @@ class ModelInfo:
     epoch: int | None = None
     sketch_style: dict = field(default_factory=dict)   # how the training sketches look (see sketch.lines)
     metrics: dict = field(default_factory=dict)        # scores at selection time
+    colouring: dict = field(default_factory=dict)      # the colour book beside the weights (sketch.colouring)
     icanvas_version: str = __version__
 
     def to_dict(self) -> dict:
@@ -54,7 +56,8 @@ class ModelInfo:
         d["generator"] = GeneratorConfig.from_dict(d.get("generator", {}))
         info = cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
         check_name("theme", info.theme)
-        kinds = {"run": (str, type(None)), "epoch": (int, type(None)), "sketch_style": dict, "metrics": dict}
+        kinds = {"run": (str, type(None)), "epoch": (int, type(None)), "sketch_style": dict, "metrics": dict,
+                 "colouring": dict}
         for name, kind in kinds.items():
             if not isinstance(getattr(info, name), kind) or isinstance(getattr(info, name), bool):
                 raise TypeError(f"{name} {getattr(info, name)!r}: wrong type")
@@ -113,8 +116,14 @@ def load_generator(path: Path, device: str | torch.device = "cpu", *,
     return (per_image_statistics(net) if for_inference else net), info
 
 
+def run_colour_book(checkpoint: Path) -> Path:
+    """Where a run checkpoint's colour book lies: in its run folder (runs/<theme>/<run>/colours.safetensors)."""
+    return Path(checkpoint).parent.parent / BOOK_NAME
+
+
 def install_model(root: Path, checkpoint: Path, *, metrics: dict | None = None, theme: str | None = None) -> Path:
-    """Copy a run checkpoint to models/<theme>/ as generator.safetensors + model.json."""
+    """Copy a run checkpoint to models/<theme>/ as generator.safetensors + model.json, with its run's colour
+    book (colours.safetensors) where the run has one."""
     info = read_info(checkpoint)
     if metrics is not None:
         info.metrics = metrics
@@ -125,6 +134,13 @@ def install_model(root: Path, checkpoint: Path, *, metrics: dict | None = None, 
     weights = load_file(str(checkpoint))
     with atomic_path(target / WEIGHTS_NAME, durable=True) as tmp:
         save_file(weights, str(tmp), metadata={META_KEY: json.dumps(info.to_dict())})
+    book = run_colour_book(checkpoint)
+    if book.is_file():
+        info.colouring = {"file": BOOK_NAME, "method": "exemplar", "exemplars": len(ColourBook.load(book))}
+        write_bytes_atomic(target / BOOK_NAME, book.read_bytes())
+    else:
+        info.colouring = {}
+        (target / BOOK_NAME).unlink(missing_ok=True)
     write_json_atomic(target / INFO_NAME, info.to_dict())
     return target
 

@@ -36,7 +36,7 @@ from icanvas.core.errors import BadInput, NotFound
 from icanvas.core.images import save_png
 from icanvas.core.io import atomic_path, write_bytes_atomic, write_json_atomic
 from icanvas.core.runtime import resolve_device, resolve_precision
-from icanvas.data.pairing import pair_files
+from icanvas.data.pairing import pair_files, read_pair
 from icanvas.pix2pix.checkpoints import ModelInfo, save_generator
 from icanvas.pix2pix.config import CONFIG_NAME, STATE_NAME, TrainConfig, check_resumable, check_settings
 from icanvas.pix2pix.dataset import EpochSampler, PairDataset, memory_format, to_model_input
@@ -49,6 +49,7 @@ from icanvas.pix2pix.networks import (
     per_image_statistics,
 )
 from icanvas.sketch.augment import augment_sketch
+from icanvas.sketch.colouring import BOOK_NAME, build_colour_book
 from icanvas.sketch.hints import simulate_hints
 from icanvas.sketch.lines import measure_style
 
@@ -341,6 +342,8 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
                      "skipped_files": bad}
         _write_config(run_dir, cfg, model, device, world, data_info, sketch_style,
                       resumed_from={"epoch": epoch, "batch": batch_done, "step": step} if resume else None)
+        if cfg.hints and not (run_dir / BOOK_NAME).is_file():   # the colours of line drawings (sketch.colouring)
+            build_colour_book((read_pair(f) for f in train_files), cfg.size).save(run_dir / BOOK_NAME)
         kept = _read_metrics(metrics_path, epoch)  # a resume redoes what came after its state
         write_bytes_atomic(metrics_path, "".join(line + "\n" for line in kept).encode())
 

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from icanvas import __version__
 from icanvas.core.errors import BadInput, IcanvasError, NotFound
-from icanvas.core.images import encode_png, load_rgb
+from icanvas.core.images import encode_png, load_rgb, load_rgba
 from icanvas.core.paths import model_dir
 from icanvas.core.themes import THEMES
 from icanvas.pipeline.engines import NO_VARIATIONS
@@ -66,15 +66,19 @@ def load_models(root: Path, names: Sequence[str], device: str = "auto", precisio
             for name in names}
 
 
-def prepare_sketch(data: bytes, painter: Painter, *, normalize: bool, settings: ServerSettings) -> Drawing:
-    """Upload bytes to the drawing the model reads (lines, and crayon colour for a model with hints), as
-    `icanvas generate` prepares a file."""
+def prepare_sketch(data: bytes, painter: Painter, *, normalize: bool, settings: ServerSettings,
+                   crayons: bytes | None = None, variation: int | None = None) -> Drawing:
+    """Upload bytes to the drawing the model reads (lines, crayon colour for a model with hints, from the sketch
+    or its separate crayon layer, and the colours chosen for its blank parts), as `icanvas generate` prepares a
+    file: here, in a worker thread, so that the batching worker only paints."""
     rgb = load_rgb(data, name="sketch", max_pixels=settings.max_pixels)
     h, w = rgb.shape[:2]
     if min(h, w) < settings.min_side:
         raise BadInput(f"sketch: {w}x{h} pixels is too small for a drawing "
                        f"(at least {settings.min_side}x{settings.min_side})")
-    return painter.read(rgb, NormalizeOptions() if normalize else NormalizeOptions.off())
+    layer = load_rgba(crayons, name="crayons", max_pixels=settings.max_pixels) if crayons else None
+    drawing = painter.read(rgb, NormalizeOptions() if normalize else NormalizeOptions.off(), layer)
+    return painter.colour(drawing, variation)
 
 
 def _error(status: int, kind: str, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -188,7 +192,10 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         sketch: Annotated[UploadFile, File(description="the drawing: PNG, JPEG, WebP or BMP")],
         theme: Annotated[str, Form(description="an installed theme, see /v1/themes", max_length=64)],
         variation: Annotated[int | None, Form(ge=0, le=MAX_SEED,
-                                              description="a seed for a different picture")] = None,
+                                              description="a seed for a different picture: another colouring of "
+                                                          "a line drawing")] = None,
+        crayons: Annotated[UploadFile | None, File(description="the crayon layer apart from the lines (PNG with "
+                                                               "transparency, the sketch's size)")] = None,
         normalize: Annotated[bool, Form(description="clean up the drawing like the training sketches")] = True,
     ) -> Response:
         loaded = request.app.state.themes.get(theme)
@@ -200,7 +207,9 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
             return busy(theme)
         async with request.app.state.decode_slots:
             data = await sketch.read()
-            arr = await asyncio.to_thread(prepare_sketch, data, loaded.painter, normalize=normalize, settings=settings)
+            layer = await crayons.read() if crayons is not None else None
+            arr = await asyncio.to_thread(prepare_sketch, data, loaded.painter, normalize=normalize, settings=settings,
+                                          crayons=layer, variation=variation)
         try:
             picture = await loaded.batcher.submit(arr, variation)
         except QueueFull:

@@ -88,9 +88,11 @@ class ThemeBatcher:
         while True:
             batch = await self._gather()
             # a variation switches dropout on, whose noise depends on the batch: run those alone so a seed
-            # always gives the same picture
-            plain = [job for job in batch if job.variation is None]
-            groups = ([plain] if plain else []) + [[job] for job in batch if job.variation is not None]
+            # always gives the same picture (a painter that colours drawings chose its colours before, in
+            # prepare_sketch: its variations batch like the rest)
+            alone = [job.variation is not None and self.painter.book is None for job in batch]
+            plain = [job for job, a in zip(batch, alone) if not a]
+            groups = ([plain] if plain else []) + [[job] for job, a in zip(batch, alone) if a]
             for group in groups:
                 await self._run(group)
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from skimage.color import rgb2lab
 
+from icanvas.core.errors import BadInput
 from icanvas.sketch.hints import MIN_DEPTH, MIN_PURITY, crayon_colour, depth_and_purity
 
 BOUNDARY = 0.12     # a change of crayon: the ink's direction (normalised absorbance) jumps this much
@@ -198,3 +199,29 @@ def _crayons(count: int, cores: list[tuple[int, np.ndarray]], colour_of: np.ndar
         for k in group:
             kind[cores[k][0]] = len(colours) if is_crayon else -1
     return kind, colours
+
+
+def crayon_layer(rgba: np.ndarray, shape: tuple[int, int]) -> Crayon:
+    """A crayon layer sent apart from the lines (HxWx4 uint8: colour where alpha is over half, as the drawing
+    page's crayon canvas), at the lines' height and width `shape`. Every colour counts, black, brown and navy
+    included: nothing on this layer is a line. Colours within SAME_COLOUR are one crayon."""
+    rgba = np.asarray(rgba)
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise BadInput(f"crayons: expected an image with transparency (RGBA), got shape {rgba.shape}")
+    if rgba.shape[:2] != tuple(shape):
+        raise BadInput(f"crayons: {rgba.shape[1]}x{rgba.shape[0]} pixels, the sketch {shape[1]}x{shape[0]}: "
+                       "they must be the same size")
+    mask = rgba[..., 3] > 127
+    h, w = shape
+    if not mask.any():
+        return Crayon(np.zeros((h, w), np.int32), np.zeros((0, 3), np.uint8), np.zeros((h, w), bool))
+    quantised, index = np.unique(rgba[..., :3][mask] // 4, axis=0, return_inverse=True)
+    index = index.ravel()
+    colours, labels_of = [], np.zeros(len(quantised), np.int32)
+    for group in _same_colour(quantised.astype(np.float32) * 4 + 2):
+        members = np.isin(index, group)
+        colours.append(np.median(rgba[..., :3][mask][members], axis=0).round().astype(np.uint8))
+        labels_of[group] = len(colours)
+    labels = np.zeros((h, w), np.int32)
+    labels[mask] = labels_of[index]
+    return Crayon(labels, np.array(colours, np.uint8), np.zeros((h, w), bool))

@@ -17,7 +17,7 @@ from skimage.filters import apply_hysteresis_threshold
 from skimage.morphology import skeletonize
 
 from icanvas.core.errors import BadInput
-from icanvas.sketch.crayon import looks_coloured, read_crayon
+from icanvas.sketch.crayon import Crayon, crayon_layer, looks_coloured, read_crayon
 from icanvas.sketch.lines import DEFAULT_STYLE, LINE_LEVEL, SIDES, draw_lines
 
 WORK_SIDE = 1024   # larger inputs are reduced to this side first: enough detail, bounded time
@@ -42,17 +42,28 @@ class NormalizeOptions:
 
 @dataclass(frozen=True)
 class Drawing:
-    """A normalised drawing at the model size: its lines and, when it has colour, its hint layer."""
+    """A normalised drawing at the model size: its lines, the child's crayon colour, and the colours chosen for
+    the parts the child left blank (sketch.colouring)."""
 
     lines: np.ndarray                 # size x size uint8, 255 paper, 0 line
     hints: np.ndarray | None = None   # size x size x 4 uint8 hint layer (sketch.hints); None: no colour
+    chosen: np.ndarray | None = None  # hint layer of chosen colours; None: not chosen (yet), empty: none needed
+
+    def colour(self) -> np.ndarray | None:
+        """The hint layer the model reads: the child's crayon, and the chosen colours where it has none."""
+        if self.chosen is None or not self.chosen[:, :, 3].any():
+            return self.hints
+        if self.hints is None:
+            return self.chosen
+        return np.where(self.hints[:, :, 3:] > 127, self.hints, self.chosen)
 
     def preview(self) -> np.ndarray:
-        """HxWx3 uint8: the crayon colour on the paper, the lines over it (as the child drew it)."""
+        """HxWx3 uint8: the colour on the paper (the child's and the chosen), the lines over it."""
         out = np.repeat(self.lines[:, :, None], 3, axis=2)
-        if self.hints is not None:
-            under = (self.hints[:, :, 3] > 127) & (self.lines >= 128)
-            out[under] = self.hints[under, :3]
+        colour = self.colour()
+        if colour is not None:
+            under = (colour[:, :, 3] > 127) & (self.lines >= 128)
+            out[under] = colour[under, :3]
         return out
 
 
@@ -207,27 +218,33 @@ def _hint_layer(colour: np.ndarray, cover: np.ndarray, colours: np.ndarray) -> n
 
 
 def normalize_drawing(rgb: np.ndarray, size: int, style: dict | None = None,
-                      options: NormalizeOptions = NormalizeOptions()) -> Drawing:
+                      options: NormalizeOptions = NormalizeOptions(), crayons: np.ndarray | None = None) -> Drawing:
     """A drawing as sent (HxWx3 uint8 RGB, alpha already on white) to the model's input: lines at size x size
     (uint8, 255 paper, 0 line) as wide and framed like the theme's training sketches (`style`, see
     measure_style), and, with options.hints, its crayon colour as a hint layer framed with them (the same crop
     and scale; colour is never thinned and leaves no line). A drawing of colour alone frames its colour.
+    `crayons`, a crayon layer sent apart from the lines (HxWx4 RGBA, the drawing's size: crayon.crayon_layer),
+    is the colour instead: then every stroke of `rgb` is a line and any colour on the layer is a crayon.
 
     Raises BadInput when there is no drawing (an empty canvas, a blank photo of paper).
     """
     style = {**DEFAULT_STYLE, **(style or {})}
     rgb = np.asarray(rgb)
     gray = _luminance(rgb)
-    work = rgb if options.hints and rgb.ndim == 3 else None
+    given = crayon_layer(crayons, gray.shape) if crayons is not None and options.hints else None
+    work = rgb if options.hints and rgb.ndim == 3 and given is None else None
     if max(gray.shape) > WORK_SIDE:
         scale = WORK_SIDE / max(gray.shape)
         shape = (max(1, round(gray.shape[0] * scale)), max(1, round(gray.shape[1] * scale)))
         gray = _resize(gray, shape)
         work = None if work is None else _resize(np.ascontiguousarray(work[..., :3], np.float32), shape)
+        if given is not None:
+            given = Crayon(cv2.resize(given.labels, shape[::-1], interpolation=cv2.INTER_NEAREST), given.colours,
+                           np.zeros(shape, bool))
     light_lines = options.polarity and _lines_are_light(gray, None if work is None else looks_coloured(work))
     if light_lines:
         gray = 255.0 - gray
-    crayon = None if work is None else read_crayon(work[..., :3], light_lines)
+    crayon = given if given is not None else None if work is None else read_crayon(work[..., :3], light_lines)
     if crayon is not None and crayon.empty:
         crayon = None
     if options.binarize:

@@ -1,0 +1,292 @@
+"""Automatic colouring: one colour for each part of a drawing the child left blank, chosen from the theme's photos.
+
+A bare line drawing does not say which skin, hair, shirt or background to paint, and a generator trained with L1
+paints their average (mud). A hint model paints clean, committed pictures over crayon colour, so for the parts
+without any, icanvas chooses colours and hands the painter an ordinary hint layer: a dab of colour in each blank
+part, which the fill (sketch.fill) spreads over the part exactly as it spreads a child's crayon.
+
+The colours come from the theme's training pairs, collected once at training into a `ColourBook` that travels
+with the model (colours.safetensors beside the weights; never a download):
+
+- exemplar (the default): each training drawing's layout (the distance to its lines, coarse) and its photo
+  flattened over the drawing's own parts (each part its photo's median colour). A drawing takes the colours of the
+  exemplar whose layout is nearest (a seed picks among the nearest few): each blank part gets the flattened colour
+  that covers most of it, so every colour is one a real photo has in that place, and the parts of one drawing go
+  together (one photo's skin, hair, shirt and background). Where the child coloured parts, the exemplars whose
+  colours agree with the child's are preferred.
+- palette: every part of every training drawing with its place and size; a blank part takes the colour of one of
+  the training parts nearest in place and size, each part on its own.
+
+benchmarks/colouring.py measures both on hand-drawn doodles (docs/colouring.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import cv2
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+from scipy import ndimage
+from skimage.color import rgb2lab
+
+from icanvas.core.errors import BadInput
+from icanvas.core.io import atomic_path
+from icanvas.sketch.fill import parts_of
+from icanvas.sketch.hints import empty_hints
+from icanvas.sketch.lines import LINE_LEVEL, ink_of
+
+BOOK_NAME = "colours.safetensors"
+METHODS = ("exemplar", "palette")
+LAYOUT = 32          # side of the layout embedding
+REACH = LAYOUT / 4   # distances to the lines are truncated here (a line farther than this is simply absent)
+FLAT = 64            # side of a stored flattened photo
+NEAREST = 6          # a seed chooses among this many nearest exemplars or parts
+DAB = 0.04           # radius of a chosen colour's dab, as a share of the side (at most the part's depth)
+SCALES = (0.8, 0.9, 1.0, 1.12)   # placements of a drawing over an exemplar: scale about the centre,
+SHIFTS = (-0.12, -0.06, 0.0, 0.06, 0.12)   # and shifts as a share of the side
+COLOUR_WEIGHT = 1.0  # exemplar ranking: layout distance (in its median over the book) + this x child agreement
+
+
+@dataclass(frozen=True)
+class ColourBook:
+    """What a theme's training pairs say about colour (see the module docstring)."""
+
+    layouts: np.ndarray        # N x LAYOUT^2 float32
+    pictures: np.ndarray       # N x FLAT x FLAT x 3 uint8: each photo flattened over its drawing's parts
+    part_places: np.ndarray    # M x 4 float32: centre y, centre x, sqrt(area share), touches the frame
+    part_colours: np.ndarray   # M x 3 uint8
+    method: str = "exemplar"
+
+    def __len__(self) -> int:
+        return len(self.layouts)
+
+    def save(self, path: Path) -> Path:
+        """Write the book as safetensors (plain arrays, nothing to unpickle), atomically."""
+        tensors = {"layouts": self.layouts, "pictures": self.pictures, "part_places": self.part_places,
+                   "part_colours": self.part_colours}
+        with atomic_path(Path(path), durable=True) as tmp:
+            save_file(tensors, str(tmp), metadata={"method": self.method, "layout": str(LAYOUT),
+                                                  "flat": str(FLAT)})
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path, method: str | None = None) -> "ColourBook":
+        """A saved book, checked; BadInput naming the file and what is wrong (a missing, truncated or foreign
+        file is never half-trusted)."""
+        path = Path(path)
+        if not path.is_file():
+            raise BadInput(f"{path}: the model's colour data is missing (run with --no-auto-colour, or reinstall "
+                           "the model)")
+        try:
+            arrays = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise BadInput(f"{path}: unreadable colour data ({exc})") from None
+        shapes = {"layouts": (None, LAYOUT * LAYOUT), "pictures": (None, FLAT, FLAT, 3),
+                  "part_places": (None, 4), "part_colours": (None, 3)}
+        for name, shape in shapes.items():
+            a = arrays.get(name)
+            if a is None or a.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, a.shape)):
+                raise BadInput(f"{path}: unreadable colour data ({name}: expected shape {shape}, "
+                               f"got {None if a is None else a.shape})")
+        n, m = len(arrays["layouts"]), len(arrays["part_places"])
+        if n == 0 or len(arrays["pictures"]) != n or len(arrays["part_colours"]) != m or m == 0:
+            raise BadInput(f"{path}: unreadable colour data (inconsistent or empty tables)")
+        method = method or "exemplar"
+        if method not in METHODS:
+            raise BadInput(f"colouring method '{method}': choose one of {', '.join(METHODS)}")
+        return cls(arrays["layouts"].astype(np.float32), arrays["pictures"].astype(np.uint8),
+                   arrays["part_places"].astype(np.float32), arrays["part_colours"].astype(np.uint8), method)
+
+
+# ---- what a drawing looks like to the book --------------------------------------------------------------------
+
+def _ink(lines: np.ndarray) -> np.ndarray:
+    return (ink_of(lines) > LINE_LEVEL).astype(np.float32)
+
+
+def _layout_of_ink(ink: np.ndarray) -> np.ndarray:
+    small = cv2.resize(ink, (LAYOUT, LAYOUT), interpolation=cv2.INTER_AREA) > 0.05
+    if not small.any():
+        return np.ones(LAYOUT * LAYOUT, np.float32)
+    distance = cv2.distanceTransform((~small).astype(np.uint8), cv2.DIST_L2, 3)
+    return (np.minimum(distance, REACH) / REACH).ravel().astype(np.float32)
+
+
+def layout_of(lines: np.ndarray) -> np.ndarray:
+    """The layout embedding of a drawing (HxW uint8, 255 paper): the distance to its lines on a LAYOUT grid,
+    truncated at REACH and scaled to 0..1 (LAYOUT^2 float32). Two drawings with lines in the same places are near,
+    whatever the lines' width or faintness."""
+    return _layout_of_ink(_ink(lines))
+
+
+def part_places(parts: np.ndarray, count: int) -> np.ndarray:
+    """For parts 1..count of a label image: centre y and x (0..1), sqrt of the area share, touches the frame."""
+    h, w = parts.shape
+    index = np.arange(1, count + 1)
+    area = ndimage.sum_labels(np.ones_like(parts), parts, index)
+    ys, xs = np.mgrid[0:h, 0:w]
+    cy = ndimage.sum_labels(ys, parts, index) / np.maximum(area, 1) / max(h - 1, 1)
+    cx = ndimage.sum_labels(xs, parts, index) / np.maximum(area, 1) / max(w - 1, 1)
+    frame = np.zeros(count + 1, bool)
+    frame[np.unique(np.concatenate([parts[[0, -1], :].ravel(), parts[:, [0, -1]].ravel()]))] = True
+    return np.stack([cy, cx, np.sqrt(area / (h * w)), frame[index]], 1).astype(np.float32)
+
+
+def _flatten(photo: np.ndarray, parts: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the photo with each part its median colour and each line pixel its nearest part's, the colours Kx3)."""
+    index = np.arange(1, count + 1)
+    colours = np.stack([ndimage.median(photo[..., c], parts, index) for c in range(3)], 1)
+    colours = np.clip(np.round(colours), 0, 255).astype(np.uint8).reshape(count, 3)
+    _, nearest = ndimage.distance_transform_edt(parts == 0, return_indices=True)
+    return colours[parts[nearest[0], nearest[1]] - 1], colours
+
+
+def build_colour_book(pairs: Iterable[tuple[np.ndarray, np.ndarray]], size: int) -> ColourBook:
+    """A book from training pairs (sketch HxW uint8 255 paper, photo HxWx3 uint8), read at the model size."""
+    layouts, pictures, places, colours = [], [], [], []
+    for sketch, photo in pairs:
+        sketch = cv2.resize(sketch, (size, size), interpolation=cv2.INTER_AREA)
+        photo = cv2.resize(np.ascontiguousarray(photo[..., :3]), (size, size), interpolation=cv2.INTER_AREA)
+        found = parts_of(sketch)
+        parts, count = found.labels, found.count
+        if count == 0:
+            continue
+        flat, part_colours = _flatten(photo, parts, count)
+        layouts.append(layout_of(sketch))
+        pictures.append(cv2.resize(flat, (FLAT, FLAT), interpolation=cv2.INTER_NEAREST))
+        places.append(part_places(parts, count))
+        colours.append(part_colours)
+    if not layouts:
+        raise BadInput("no training pair has a part to take colour from (blank drawings?)")
+    return ColourBook(np.stack(layouts), np.stack(pictures), np.concatenate(places), np.concatenate(colours))
+
+
+# ---- choosing colours -----------------------------------------------------------------------------------------
+
+def _hearts(regions: np.ndarray, count: int, picture: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """For regions 1..count: the colour of `picture` (same HxW, flat colours) at the heart of each (count x 3):
+    the mode with each pixel weighted by the square of its depth in the region, so that the middle of a face
+    decides its colour, not the exemplar's hair along its rim where the layouts differ."""
+    codes = (picture[..., 0].astype(np.int64) << 16) | (picture[..., 1].astype(np.int64) << 8) | picture[..., 2]
+    values, inverse = np.unique(codes.ravel(), return_inverse=True)
+    k = len(values)
+    votes = np.bincount(regions.ravel() * k + inverse.ravel(), weights=(depth ** 2).ravel(),
+                        minlength=(count + 1) * k).reshape(count + 1, k)
+    best = values[votes[1:].argmax(1)]
+    return np.stack([(best >> 16) & 255, (best >> 8) & 255, best & 255], 1).astype(np.uint8)
+
+
+def _placements(side: int) -> list[np.ndarray]:
+    """Where a drawing may sit over an exemplar: 2x3 affine maps from the drawing's pixels to the exemplar's
+    (a child draws the head smaller or higher than the photos have it)."""
+    c = (side - 1) / 2
+    return [np.float32([[s, 0, c - s * c + dx * side], [0, s, c - s * c + dy * side]])
+            for s in SCALES for dy in SHIFTS for dx in SHIFTS[1:-1]]
+
+
+def _alignments(book: ColourBook, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(chamfer cost of each exemplar at its best placement, N; that placement's index, N). The cost is the mean
+    distance from the drawing's lines to the exemplar's plus half the reverse: the drawing's few lines should lie
+    on the photo's, which may have more."""
+    ink = cv2.resize(_ink(lines), (2 * LAYOUT, 2 * LAYOUT), interpolation=cv2.INTER_AREA)
+    placements = _placements(2 * LAYOUT)
+    theirs_ink = (book.layouts == 0).astype(np.float32)                               # N x L
+    ours, ours_ink = [], []
+    for a in placements:
+        layout = _layout_of_ink(cv2.warpAffine(ink, a, ink.shape[::-1], flags=cv2.INTER_LINEAR))
+        ours.append(layout)
+        ours_ink.append((layout == 0).astype(np.float32))
+    ours, ours_ink = np.stack(ours), np.stack(ours_ink)                                 # P x L
+    forward = (ours_ink @ book.layouts.T) / np.maximum(ours_ink.sum(1, keepdims=True), 1)
+    backward = (ours @ theirs_ink.T) / np.maximum(theirs_ink.sum(1)[None], 1)
+    cost = forward + 0.5 * backward                                                     # P x N
+    best = cost.argmin(0)
+    return cost[best, np.arange(cost.shape[1])], best
+
+
+def _pick(order: np.ndarray, seed: int | None) -> int:
+    """The nearest for no seed; else one of the NEAREST nearest, the same for the same seed."""
+    if seed is None:
+        return int(order[0])
+    return int(np.random.default_rng([seed, 77]).choice(order[:NEAREST]))
+
+
+def _exemplar_colours(book: ColourBook, lines: np.ndarray, regions: np.ndarray, count: int, depth: np.ndarray,
+                      hints: np.ndarray | None, seed: int | None) -> np.ndarray:
+    h, w = lines.shape
+    cost, placement = _alignments(book, lines)
+    cost = cost / max(float(np.median(cost)), 1e-6)
+    placements = _placements(w)
+
+    def picture(k: int) -> np.ndarray:   # exemplar k's flattened photo under the drawing, as placed
+        big = cv2.resize(book.pictures[k], (w, h), interpolation=cv2.INTER_NEAREST)
+        return cv2.warpAffine(big, placements[placement[k]], (w, h),
+                              flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+    mask = hints[..., 3] > 127 if hints is not None else None
+    if mask is not None and mask.any():   # prefer exemplars that agree with the child's colours where given
+        shortlist = np.argsort(cost)[:4 * NEAREST]
+        child = rgb2lab(hints[..., :3][mask][None].astype(np.float32) / 255.0)[0]
+        disagreement = [np.median(np.linalg.norm(
+            child - rgb2lab(picture(k)[mask][None].astype(np.float32) / 255.0)[0], axis=1)) / 100.0
+            for k in shortlist]
+        order = shortlist[np.argsort(cost[shortlist] + COLOUR_WEIGHT * np.asarray(disagreement))]
+    else:
+        order = np.argsort(cost)
+    return _hearts(regions, count, picture(_pick(order, seed)), depth)
+
+
+def _palette_colours(book: ColourBook, regions: np.ndarray, count: int, seed: int | None) -> np.ndarray:
+    out = np.zeros((count, 3), np.uint8)
+    for i, place in enumerate(part_places(regions, count)):
+        distance = np.abs(book.part_places - place) @ np.array([1.0, 1.0, 1.0, 0.5], np.float32)
+        out[i] = book.part_colours[_pick(np.argsort(distance), None if seed is None else seed * 1000 + i)]
+    return out
+
+
+def auto_colour(lines: np.ndarray, book: ColourBook, hints: np.ndarray | None = None,
+                seed: int | None = None) -> np.ndarray:
+    """Colours for the blank parts of a drawing (HxW uint8, 255 paper), as a hint layer (HxWx4 uint8) of dabs
+    that the fill spreads as it spreads a child's crayon.
+
+    One colour per region (the paper between closed lines: a face, a shirt, the background), so a face the fill
+    splits at a neck is still one skin; a dab of it in each of the region's parts (sketch.fill.parts_of) that
+    the child's crayon (`hints`, a hint layer of the same size) does not touch. Parts with crayon keep the
+    child's colour, and the exemplar is chosen to agree with it. seed None: the one best colouring; an integer:
+    one of several plausible ones, the same for the same seed. A drawing with no paper between its lines, or
+    coloured all over, gets an empty layer."""
+    h, w = lines.shape
+    layer = empty_hints(h, w)
+    found = parts_of(lines)
+    parts, count = found.labels, found.count
+    if count == 0:
+        return layer
+    given = np.zeros(count + 1, bool)
+    if hints is not None:
+        given[np.unique(parts[hints[..., 3] > 127])] = True
+    given[0] = False
+    if given[1:].all():
+        return layer
+    regions, region_count = ndimage.label(found.paper)
+    blank = np.where(given[parts], 0, regions)   # what is left to colour, region by region
+    depth = found.distance
+    if book.method == "palette":
+        colours = _palette_colours(book, blank, region_count, seed)
+    else:
+        colours = _exemplar_colours(book, lines, blank, region_count, depth, hints, seed)
+    # a dab at the deepest point of each blank part, as wide as the part allows
+    radius_cap = max(1.0, DAB * min(h, w))
+    for i, (y, x) in enumerate(ndimage.maximum_position(depth, parts, np.arange(1, count + 1))):
+        if given[i + 1]:
+            continue
+        reach = int(radius_cap) + 1
+        window = (slice(max(0, y - reach), min(h, y + reach + 1)), slice(max(0, x - reach), min(w, x + reach + 1)))
+        yy, xx = np.ogrid[window[0], window[1]]
+        radius = max(1.0, min(depth[y, x] - 1.0, radius_cap))
+        dab = ((yy - y) ** 2 + (xx - x) ** 2 <= radius ** 2) & (parts[window] == i + 1)
+        layer[window][dab] = (*colours[regions[y, x] - 1], 255)
+    return layer
