@@ -6,7 +6,9 @@
 #
 #   examples/main_job.sh [ROOT]     ROOT defaults to ./icanvas-home; the report is ROOT/report.html
 #
-# Sizes are chosen to finish in about 10 minutes on 2 CPU cores (DEMO_PHOTOS, DEMO_EPOCHS, DEMO_WIDTH change them).
+# Sizes are chosen to finish in about 10 minutes on 2 CPU cores, with or without bf16 (DEMO_PHOTOS, DEMO_EPOCHS,
+# DEMO_WIDTH change them): training gets what is left of DEMO_SECONDS (default 510) after the stages before it, less
+# a minute for those after, and trains the whole epochs that fit (train --time-budget), at most DEMO_EPOCHS.
 # Re-running skips finished stages. examples/pipeline.sh does the same for a real theme on a GPU.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +16,7 @@ root=${1:-./icanvas-home}
 photos=${DEMO_PHOTOS:-300}
 epochs=${DEMO_EPOCHS:-24}
 width=${DEMO_WIDTH:-32}         # generator and discriminator width (ngf, ndf)
+job_seconds=${DEMO_SECONDS:-510}
 icanvas() { command icanvas --root "$root" "$@"; }
 python=$(dirname "$(type -P icanvas)")/python
 
@@ -23,8 +26,10 @@ icanvas edges --theme demo
 icanvas pair --theme demo --size 128
 resume=""
 [ -e "$root/runs/demo/main/checkpoints" ] && resume="--resume"
+budget=$(( job_seconds - SECONDS - 75 ))
+(( budget > 60 )) || budget=60
 icanvas train --theme demo --run main $resume --size 128 --ngf "$width" --ndf "$width" --batch-size 4 --epochs "$epochs" \
-  --save-every 4 --hints
+  --save-every 4 --hints --time-budget "$budget"
 pairs=()   # held-out pairs add photo scores; a tiny demo may have none
 compgen -G "$root/data/demo/pairs/val/*.png" >/dev/null && pairs=(--pairs "$root/data/demo/pairs/val")
 icanvas compare "$root/runs/demo/main" --sketches "$here/sketches" "${pairs[@]}" -o "$root/reports/compare" --select

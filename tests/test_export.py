@@ -87,7 +87,8 @@ def test_serve_runs_an_exported_model_installed_under_the_root(cli, installed, t
     assert cli("--root", installed, "export", "demo", "-o", served / "models" / "demo").exit_code == 0
     with TestClient(create_app(served)) as client:
         ready = client.get("/readyz").json()
-        assert ready["runtime"]["demo"] == {"engine": "onnxruntime", "precision": "fp32", "device": "cpu"}
+        assert ready["runtime"]["demo"] == {"engine": "onnxruntime", "precision": "fp32", "device": "cpu",
+                                            "colouring": "off"}
         face = png_bytes(drawing())
         r = client.post("/v1/generate", files={"sketch": ("d.png", face, "image/png")}, data={"theme": "demo"})
         assert r.status_code == 200 and load_rgb(r.content).shape == (64, 64, 3)

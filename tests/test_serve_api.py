@@ -59,7 +59,8 @@ def assert_error(resp, status: int, kind: str | None = None):
 
 def test_health_ready_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    runs = {"engine": "torch", "precision": resolve_precision("auto", torch.device("cpu")), "device": "cpu"}
+    runs = {"engine": "torch", "precision": resolve_precision("auto", torch.device("cpu")), "device": "cpu",
+            "colouring": "off"}
     assert client.get("/readyz").json() == {"status": "ready", "themes": ["demo", "shoes"],
                                             "runtime": {"demo": runs, "shoes": runs}}
     spec = client.get("/openapi.json").json()
@@ -143,13 +144,14 @@ def test_odd_uploads_get_their_answer(client, name):
         assert "sketch" in resp.json()["detail"]
 
 
-@pytest.mark.parametrize("theme", ["nope", "../../etc/passwd", "demo/../shoes", "/tmp", ""])
+@pytest.mark.parametrize("theme", ["nope", "../../etc/passwd", "demo/../shoes", "/tmp"])
 def test_unknown_themes_are_404_and_never_touch_the_disk(client, theme):
-    resp = post(client, theme=theme)
-    assert resp.status_code in (404, 422)
-    assert_error(resp, resp.status_code)
-    if theme:
-        assert resp.status_code == 404 and "installed: demo, shoes" in resp.json()["detail"]
+    body = assert_error(post(client, theme=theme), 404, "not_found")
+    assert body["detail"] == f"unknown theme '{theme}' (installed: demo, shoes)"
+
+
+def test_an_empty_theme_is_a_missing_field(client):
+    assert "theme" in assert_error(post(client, theme=""), 422, "bad_input")["detail"]
 
 
 def test_missing_and_malformed_fields_are_422(client):
@@ -329,3 +331,40 @@ def test_a_full_queue_refuses_at_once(models_root):
         waiting.cancel()
 
     asyncio.run(scenario())
+
+
+def test_readyz_is_503_until_the_models_are_loaded(models_root, monkeypatch):
+    """An orchestrator sends traffic only once /readyz says ready: while the lifespan is still loading the
+    generators the service is alive (/healthz) but not ready."""
+    import httpx
+
+    from icanvas.server import app as server
+
+    entered, release = threading.Event(), threading.Event()
+    load = server.load_models
+
+    def slow_load(*args):
+        entered.set()
+        release.wait(10)
+        return load(*args)
+
+    monkeypatch.setattr(server, "load_models", slow_load)
+    app = create_app(models_root)
+
+    async def scenario():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://icanvas") as client:
+            lifespan = app.router.lifespan_context(app)
+            starting = asyncio.ensure_future(lifespan.__aenter__())
+            assert await asyncio.to_thread(entered.wait, 10)          # the models are loading now
+            loading = await client.get("/readyz"), await client.get("/healthz")
+            release.set()
+            await starting
+            try:
+                return loading, await client.get("/readyz")
+            finally:
+                await lifespan.__aexit__(None, None, None)
+
+    (not_ready, alive), ready = asyncio.run(scenario())
+    body = assert_error(not_ready, 503, "not_ready")
+    assert body["detail"] == "models are still loading" and alive.json() == {"status": "ok"}
+    assert ready.status_code == 200 and (ready.json()["status"], ready.json()["themes"]) == ("ready", ["demo", "shoes"])

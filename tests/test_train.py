@@ -217,3 +217,25 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(shoes32, tmp_path, m
     state = torch.load(tmp_path / "run" / "checkpoints" / "resume.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 2)
     assert not [p for p in (tmp_path / "run").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_time_budget_trains_the_whole_epochs_that_fit_and_a_rerun_keeps_the_plan(cli, root, shoes32):
+    # a budget shorter than one epoch: the first epoch is all that fits, and it is a finished run
+    tight = cli("--root", root, "train", "--data", shoes32, *TINY, "--epochs", "5", "--run", "tight",
+                "--time-budget", "0.01", "--json")
+    assert tight.exit_code == 0, tight.stderr
+    summary = json.loads(tight.stdout)
+    assert (summary["epochs_done"], summary["epochs"], summary["planned_epochs"]) == (1, 1, 1)
+    run = root / "runs" / "custom" / "tight"
+    assert (run / "checkpoints" / "epoch_0001.safetensors").is_file()
+    assert json.loads((run / "config.json").read_text())["settings"]["planned_epochs"] == 1
+    again = cli("--root", root, "train", "--data", shoes32, "--epochs", "5", "--run", "tight", "--resume",
+                "--time-budget", "0.01", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["step"] == summary["step"]          # re-running trains nothing more
+    # a generous budget: every epoch asked for
+    roomy = cli("--root", root, "-q", "train", "--data", shoes32, *TINY, "--epochs", "2", "--run", "roomy",
+                "--time-budget", "100000", "--json")
+    assert json.loads(roomy.stdout)["epochs_done"] == 2
+    bad = cli("--root", root, "train", "--data", shoes32, *TINY, "--time-budget", "0")
+    assert bad.exit_code == 2 and "time budget 0" in bad.stderr

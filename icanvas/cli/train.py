@@ -70,6 +70,9 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue a run from its last checkpoint, up to --epochs."),
     save_every: Optional[int] = typer.Option(None, "--save-every", help="Checkpoint every N epochs (default 1)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop (with a checkpoint) after N steps."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", metavar="SECONDS",
+                                                help="Train as many whole epochs as fit in SECONDS (at most "
+                                                     "--epochs), planned after the first; a resume keeps the plan."),
     sketch_augment: Optional[bool] = typer.Option(None, "--sketch-augment/--no-sketch-augment",
                                                   help="Make training edges look hand-drawn (default off: no "
                                                        "recipe beat plain pix2pix on doodles, docs/sketch-gap.md)."),
@@ -92,7 +95,8 @@ def train(
 
     given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, size=size, lr=lr, lambda_l1=lambda_l1,
                                    ngf=ngf, ndf=ndf, device=device, amp=amp, workers=workers, seed=seed,
-                                   save_every=save_every, max_steps=max_steps, sketch_augment=sketch_augment,
+                                   save_every=save_every, max_steps=max_steps, time_budget=time_budget,
+                                   sketch_augment=sketch_augment,
                                    augment=augment, hints=hints, val_limit=val_limit).items() if v is not None}
     world = distributed.setup(device or "auto")
     try:
@@ -120,7 +124,8 @@ def train(
     if not world.is_main:
         return
     summary = {"run": cfg.run, "run_dir": str(result.run_dir), "epochs_done": result.epochs_done,
-               "epochs": cfg.epochs, "step": result.step, "checkpoint": result.checkpoint,
+               "epochs": cfg.epochs, "planned_epochs": cfg.planned_epochs, "step": result.step,
+               "checkpoint": result.checkpoint,
                "val_l1": result.val_l1,
                "images_per_s": result.images_per_s, "stopped": result.stopped, "skipped_files": result.bad_files}
     val = f", validation L1 {result.val_l1:.4f}" if result.val_l1 is not None else ""
@@ -132,6 +137,8 @@ def train(
                 f"{val}{rate} -> {where}; continue with: icanvas train {source} --run {cfg.run} --resume")
     else:
         line = f"trained {result.epochs_done}/{cfg.epochs} epochs, {result.step} steps{val}{rate} -> {where}"
+        if cfg.planned_epochs is not None:
+            line += f" (the epochs that fit --time-budget {cfg.time_budget:g} s)"
     if result.bad_files:
         line += f" ({len(result.bad_files)} unreadable pairs skipped)"
     finish(st, summary, line, json_out=json_out)

@@ -51,6 +51,8 @@ class TrainConfig:
     workers: int = 0
     save_every: int = 1
     max_steps: int | None = None
+    time_budget: float | None = None   # seconds: after the first epoch, as many epochs as fit (at most `epochs`)
+    planned_epochs: int | None = None  # what the time budget planned (a resume keeps the plan)
     val_limit: int = 100           # validation pairs scored each epoch (the first ones, by name)
     samples: int = 4               # validation sketches in samples/epoch_NNNN.png
 
@@ -72,6 +74,8 @@ def check_settings(cfg: TrainConfig) -> None:
     if min(cfg.epochs, cfg.batch_size, cfg.save_every, cfg.max_steps or 1, cfg.workers + 1, cfg.val_limit + 1) < 1:
         raise BadInput("epochs, batch_size, save_every and max_steps must be at least 1, "
                        "workers and val_limit at least 0")
+    if cfg.time_budget is not None and not cfg.time_budget > 0:
+        raise BadInput(f"time budget {cfg.time_budget}: must be a number of seconds above 0")
     if cfg.augment not in RECIPES:
         raise BadInput(f"augment {cfg.augment!r}: expected one of {', '.join(RECIPES)}")
     try:

@@ -40,7 +40,7 @@ from icanvas.data.pairing import pair_files, read_pair
 from icanvas.pix2pix.checkpoints import ModelInfo, save_generator
 from icanvas.pix2pix.config import CONFIG_NAME, STATE_NAME, TrainConfig, check_resumable, check_settings
 from icanvas.pix2pix.dataset import EpochSampler, PairDataset, memory_format, to_model_input
-from icanvas.pix2pix.distributed import World, any_rank, sync_batch_norm
+from icanvas.pix2pix.distributed import World, any_rank, broadcast_str, sync_batch_norm
 from icanvas.pix2pix.networks import (
     GeneratorConfig,
     PatchDiscriminator,
@@ -347,6 +347,8 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
         kept = _read_metrics(metrics_path, epoch)  # a resume redoes what came after its state
         write_bytes_atomic(metrics_path, "".join(line + "\n" for line in kept).encode())
 
+    if cfg.time_budget is not None and cfg.planned_epochs is not None:   # a resume keeps the budget's plan
+        cfg.epochs = min(cfg.epochs, cfg.planned_epochs)
     per_rank = len(EpochSampler(len(train_ds), epoch=0, rank=world.rank, world=world.size))
     batches = math.ceil(per_rank / cfg.batch_size)
     total_steps = batches * cfg.epochs
@@ -354,6 +356,20 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
         total_steps = min(total_steps, cfg.max_steps)
     result = TrainResult(run_dir, epoch, step, None, None, None, bad_files=bad, generator=model.G)
     loader_rng = torch.Generator().manual_seed(cfg.seed)
+    training_started, fresh = time.perf_counter(), epoch == 0 and batch_done == 0
+
+    def plan_for_budget() -> None:
+        """After the first epoch: the epochs that fit the time budget, at the rate of the first (rank 0's, on
+        every rank). The learning rate of epoch 1 is the same for any plan, so the run is what a run planned
+        with these epochs from the start would be."""
+        nonlocal total_steps
+        fit = int(broadcast_str(str(int(cfg.time_budget // (time.perf_counter() - training_started))), world))
+        cfg.planned_epochs = cfg.epochs = max(1, min(cfg.epochs, fit))
+        total_steps = batches * cfg.epochs if cfg.max_steps is None else min(batches * cfg.epochs, cfg.max_steps)
+        if world.is_main:
+            config = json.loads((run_dir / CONFIG_NAME).read_text())
+            config["settings"].update(epochs=cfg.epochs, planned_epochs=cfg.planned_epochs)
+            write_json_atomic(run_dir / CONFIG_NAME, config)
 
     def finish_epoch(record: dict) -> None:
         """Validation L1 and the metrics line (rank 0)."""
@@ -426,6 +442,8 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
             result.stopped = stop
             break
         epoch, batch_done = epoch + 1, 0
+        if epoch == 1 and fresh and cfg.time_budget is not None and cfg.planned_epochs is None:
+            plan_for_budget()
         if epoch % cfg.save_every == 0 or epoch == cfg.epochs:
             save(epoch, 0)
     result.epochs_done, result.step = epoch, step

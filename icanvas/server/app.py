@@ -7,6 +7,7 @@ lifespan. Every error is JSON {"error": kind, "detail": message} with the status
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import uuid
@@ -16,21 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Sequence
 
+import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from scipy import ndimage
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from icanvas import __version__
 from icanvas.core.errors import BadInput, IcanvasError, NotFound
-from icanvas.core.images import encode_png, load_rgb, load_rgba
+from icanvas.core.images import encode_png, load_rgb, load_rgba, to_gray
 from icanvas.core.paths import model_dir
 from icanvas.core.themes import THEMES
 from icanvas.pipeline.engines import NO_VARIATIONS
 from icanvas.pipeline.painter import Painter
-from icanvas.pix2pix.checkpoints import ModelInfo, installed_themes
+from icanvas.pix2pix.checkpoints import installed_themes
 from icanvas.server.batching import InferenceFailed, QueueFull, ThemeBatcher
 from icanvas.server.limits import BusyGuard, ServerSettings, UploadLimit
 from icanvas.sketch.normalize import Drawing, NormalizeOptions
@@ -38,6 +41,7 @@ from icanvas.sketch.normalize import Drawing, NormalizeOptions
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("icanvas.server")
 MAX_SEED = 2**32 - 1
+MAX_MARKS = 64   # X-Colours: the largest chosen dabs, so that the header stays a few kB
 
 
 @dataclass
@@ -67,18 +71,90 @@ def load_models(root: Path, names: Sequence[str], device: str = "auto", precisio
 
 
 def prepare_sketch(data: bytes, painter: Painter, *, normalize: bool, settings: ServerSettings,
-                   crayons: bytes | None = None, variation: int | None = None) -> Drawing:
+                   crayons: bytes | None = None, variation: int | None = None) -> tuple[Drawing, list[dict]]:
     """Upload bytes to the drawing the model reads (lines, crayon colour for a model with hints, from the sketch
     or its separate crayon layer, and the colours chosen for its blank parts), as `icanvas generate` prepares a
-    file: here, in a worker thread, so that the batching worker only paints."""
+    file, and the chosen colours as marks on the upload (chosen_marks; empty where the painter chooses none):
+    here, in a worker thread, so that the batching worker only paints."""
     rgb = load_rgb(data, name="sketch", max_pixels=settings.max_pixels)
     h, w = rgb.shape[:2]
     if min(h, w) < settings.min_side:
         raise BadInput(f"sketch: {w}x{h} pixels is too small for a drawing "
                        f"(at least {settings.min_side}x{settings.min_side})")
-    layer = load_rgba(crayons, name="crayons", max_pixels=settings.max_pixels) if crayons else None
-    drawing = painter.read(rgb, NormalizeOptions() if normalize else NormalizeOptions.off(), layer)
-    return painter.colour(drawing, variation)
+    layer = load_rgba(crayons, name="crayons", max_pixels=settings.max_pixels) if crayons is not None else None
+    if layer is not None and layer.shape[:2] != (h, w):
+        raise BadInput(f"crayons: {layer.shape[1]}x{layer.shape[0]} pixels, the sketch {w}x{h}: "
+                       "they must be the same size")
+    lines = rgb
+    if layer is not None and not painter.hints:
+        # a model without hints reads every stroke as a line: the layer under the lines, as a flattened drawing
+        rgb = flatten_crayons(rgb, layer)
+        layer = None
+    drawing = painter.colour(painter.read(rgb, NormalizeOptions() if normalize else NormalizeOptions.off(), layer),
+                             variation)
+    return drawing, chosen_marks(lines, drawing, separate=layer is not None)
+
+
+def flatten_crayons(rgb: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """The sketch with its crayon layer (alpha over half) painted on the paper, under the lines: what the drawing
+    page shows."""
+    under = (layer[..., 3] > 127) & (to_gray(rgb) >= 128)
+    out = rgb.copy()
+    out[under] = layer[..., :3][under]
+    return out
+
+
+def _ink_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
+    """(centre y, centre x, height, width) of the bounding box of `mask`, in pixels; None where it is empty."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        return None
+    return ((rows[0] + rows[-1]) / 2, (cols[0] + cols[-1]) / 2, float(rows[-1] - rows[0] + 1),
+            float(cols[-1] - cols[0] + 1))
+
+
+def chosen_marks(rgb: np.ndarray, drawing: Drawing, *, separate: bool = True,
+                 limit: int = MAX_MARKS) -> list[dict]:
+    """The colours the painter chose for the blank parts of a drawing (drawing.chosen: dabs at the model size,
+    in the normalised frame) as marks on the upload `rgb` (HxWx3): [{"x", "y", "r", "colour": "#rrggbb"}] in
+    its pixels, the largest `limit` dabs.
+
+    Approximate: the normalised frame is mapped back by the bounding box of the ink in the upload against the
+    bounding box of the lines in drawing.lines (a scale and an offset per axis; an axis too thin to measure takes
+    the other's scale). The upload's ink is its dark pixels (the light ones on a dark canvas); with the crayons
+    in the sketch (`separate` False) dark crayon colours are left out, as the normaliser reads them as colour."""
+    chosen = drawing.chosen
+    if chosen is None or not (chosen[..., 3] > 127).any():
+        return []
+    gray = to_gray(rgb)
+    ink = gray < 128
+    if not separate:
+        grey = (rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)) < 64
+        ink = ink & grey if (ink & grey).any() else ink
+    if ink.mean() > 0.5:   # light lines on a dark canvas
+        ink = gray >= 128
+    frame, upload = _ink_box(drawing.lines < 128), _ink_box(ink)
+    h, w = rgb.shape[:2]
+    size = drawing.lines.shape[0]
+    if frame is None or upload is None:
+        frame, upload = (size / 2 - 0.5, size / 2 - 0.5, size, size), ((h - 1) / 2, (w - 1) / 2, h, w)
+    measurable = [upload[i] / frame[i] for i in (2, 3) if frame[i] >= max(4.0, size / 16)]
+    fallback = float(np.mean(measurable)) if measurable else max(h, w) / size
+    sy, sx = ((upload[i] / frame[i]) if frame[i] >= max(4.0, size / 16) else fallback for i in (2, 3))
+    marks = []
+    opaque = chosen[..., 3] > 127
+    for colour in np.unique(chosen[..., :3][opaque], axis=0):
+        labels, count = ndimage.label(opaque & (chosen[..., :3] == colour).all(axis=2))
+        index = np.arange(1, count + 1)
+        areas = ndimage.sum_labels(np.ones(labels.shape), labels, index)
+        for (y, x), area in zip(ndimage.center_of_mass(np.ones(labels.shape), labels, index), areas):
+            marks.append((area, {
+                "x": int(np.clip(round(upload[1] + (x - frame[1]) * sx), 0, w - 1)),
+                "y": int(np.clip(round(upload[0] + (y - frame[0]) * sy), 0, h - 1)),
+                "r": max(1, round(np.sqrt(area / np.pi) * (sx + sy) / 2)),
+                "colour": "#{:02x}{:02x}{:02x}".format(*(int(c) for c in colour))}))
+    marks.sort(key=lambda m: -m[0])
+    return [m for _, m in marks[:limit]]
 
 
 def _error(status: int, kind: str, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -93,9 +169,12 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def _theme_summary(name: str, info: ModelInfo) -> dict:
+def _theme_summary(name: str, painter: Painter) -> dict:
+    """A theme for /v1/themes; "colours": whether its model chooses colours for line drawings (X-Colours)."""
     known = THEMES.get(name)
+    info = painter.info
     return {"name": name, "title": known.title if known else name, "size": info.generator.size,
+            "colours": painter.book is not None,
             "model": {"run": info.run, "epoch": info.epoch, "generator": info.generator.to_dict(),
                       "metrics": info.metrics, "icanvas_version": info.icanvas_version}}
 
@@ -180,7 +259,7 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
 
     @app.get("/v1/themes", summary="The installed themes: title, picture size and model")
     async def list_themes(request: Request) -> dict:
-        return {"themes": [_theme_summary(n, t.painter.info) for n, t in request.app.state.themes.items()]}
+        return {"themes": [_theme_summary(n, t.painter) for n, t in request.app.state.themes.items()]}
 
     @app.post("/v1/generate", summary="Turn a sketch into a picture (PNG)", response_class=Response,
               responses={200: {"content": {"image/png": {}}, "description": "the picture"},
@@ -208,8 +287,8 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         async with request.app.state.decode_slots:
             data = await sketch.read()
             layer = await crayons.read() if crayons is not None else None
-            arr = await asyncio.to_thread(prepare_sketch, data, loaded.painter, normalize=normalize, settings=settings,
-                                          crayons=layer, variation=variation)
+            arr, marks = await asyncio.to_thread(prepare_sketch, data, loaded.painter, normalize=normalize,
+                                                 settings=settings, crayons=layer, variation=variation)
         try:
             picture = await loaded.batcher.submit(arr, variation)
         except QueueFull:
@@ -218,9 +297,11 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
             return failed("inference_failed", f"theme '{theme}': the picture could not be made", exc)
         png = await asyncio.to_thread(encode_png, picture.image)
         stats["pictures"] += 1
-        return Response(png, media_type="image/png",
-                        headers={"X-Batch-Size": str(picture.batch_size),
-                                 "X-Inference-Ms": f"{picture.inference_ms:.1f}", "Cache-Control": "no-store"})
+        headers = {"X-Batch-Size": str(picture.batch_size), "X-Inference-Ms": f"{picture.inference_ms:.1f}",
+                   "Cache-Control": "no-store"}
+        if loaded.painter.book is not None:   # the colours it chose, for the drawing page to offer the child
+            headers["X-Colours"] = json.dumps(marks, separators=(",", ":"))
+        return Response(png, media_type="image/png", headers=headers)
 
     @app.get("/", include_in_schema=False)
     async def drawing_page() -> FileResponse:
@@ -245,5 +326,6 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes, on_reject=refused_upload)
     if settings.cors_origins:  # outermost, so refusals carry the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                           allow_headers=["*"], expose_headers=["X-Batch-Size", "X-Inference-Ms", "Retry-After"])
+                           allow_headers=["*"],
+                           expose_headers=["X-Batch-Size", "X-Inference-Ms", "X-Colours", "Retry-After"])
     return app

@@ -48,7 +48,8 @@ NEAREST = 6          # a seed chooses among this many nearest exemplars or parts
 DAB = 0.04           # radius of a chosen colour's dab, as a share of the side (at most the part's depth)
 SCALES = (0.8, 0.9, 1.0, 1.12)   # placements of a drawing over an exemplar: scale about the centre,
 SHIFTS = (-0.12, -0.06, 0.0, 0.06, 0.12)   # and shifts as a share of the side
-COLOUR_WEIGHT = 1.0  # exemplar ranking: layout distance (in its median over the book) + this x child agreement
+COLOUR_WEIGHT = 1.0
+PLACE_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0], np.float32)   # palette: a region at the frame takes one from there  # exemplar ranking: layout distance (in its median over the book) + this x child agreement
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,9 @@ class ColourBook:
 
     layouts: np.ndarray        # N x LAYOUT^2 float32
     pictures: np.ndarray       # N x FLAT x FLAT x 3 uint8: each photo flattened over its drawing's parts
-    part_places: np.ndarray    # M x 4 float32: centre y, centre x, sqrt(area share), touches the frame
-    part_colours: np.ndarray   # M x 3 uint8
+    part_places: np.ndarray    # M x 4 float32, every region of every drawing: centre y, centre x,
+                               # sqrt(area share), touches the frame
+    part_colours: np.ndarray   # M x 3 uint8: the photo's median over each
     method: str = "exemplar"
 
     def __len__(self) -> int:
@@ -136,13 +138,17 @@ def part_places(parts: np.ndarray, count: int) -> np.ndarray:
     return np.stack([cy, cx, np.sqrt(area / (h * w)), frame[index]], 1).astype(np.float32)
 
 
-def _flatten(photo: np.ndarray, parts: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """(the photo with each part its median colour and each line pixel its nearest part's, the colours Kx3)."""
+def _medians(photo: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """The photo's median colour over each of labels 1..count (count x 3 uint8)."""
     index = np.arange(1, count + 1)
-    colours = np.stack([ndimage.median(photo[..., c], parts, index) for c in range(3)], 1)
-    colours = np.clip(np.round(colours), 0, 255).astype(np.uint8).reshape(count, 3)
+    colours = np.stack([ndimage.median(photo[..., c], labels, index) for c in range(3)], 1)
+    return np.clip(np.round(colours), 0, 255).astype(np.uint8).reshape(count, 3)
+
+
+def _flatten(photo: np.ndarray, parts: np.ndarray, count: int) -> np.ndarray:
+    """The photo with each part its median colour and each line pixel its nearest part's."""
     _, nearest = ndimage.distance_transform_edt(parts == 0, return_indices=True)
-    return colours[parts[nearest[0], nearest[1]] - 1], colours
+    return _medians(photo, parts, count)[parts[nearest[0], nearest[1]] - 1]
 
 
 def build_colour_book(pairs: Iterable[tuple[np.ndarray, np.ndarray]], size: int) -> ColourBook:
@@ -155,11 +161,12 @@ def build_colour_book(pairs: Iterable[tuple[np.ndarray, np.ndarray]], size: int)
         parts, count = found.labels, found.count
         if count == 0:
             continue
-        flat, part_colours = _flatten(photo, parts, count)
+        flat = _flatten(photo, parts, count)
         layouts.append(layout_of(sketch))
         pictures.append(cv2.resize(flat, (FLAT, FLAT), interpolation=cv2.INTER_NEAREST))
-        places.append(part_places(parts, count))
-        colours.append(part_colours)
+        regions, region_count = ndimage.label(found.paper)
+        places.append(part_places(regions, region_count))
+        colours.append(_medians(photo, regions, region_count))
     if not layouts:
         raise BadInput("no training pair has a part to take colour from (blank drawings?)")
     return ColourBook(np.stack(layouts), np.stack(pictures), np.concatenate(places), np.concatenate(colours))
@@ -243,7 +250,7 @@ def _exemplar_colours(book: ColourBook, lines: np.ndarray, regions: np.ndarray, 
 def _palette_colours(book: ColourBook, regions: np.ndarray, count: int, seed: int | None) -> np.ndarray:
     out = np.zeros((count, 3), np.uint8)
     for i, place in enumerate(part_places(regions, count)):
-        distance = np.abs(book.part_places - place) @ np.array([1.0, 1.0, 1.0, 0.5], np.float32)
+        distance = np.abs(book.part_places - place) @ PLACE_WEIGHTS
         out[i] = book.part_colours[_pick(np.argsort(distance), None if seed is None else seed * 1000 + i)]
     return out
 

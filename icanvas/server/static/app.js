@@ -1,4 +1,6 @@
-// The drawing page: pen and crayon strokes on a canvas, a theme picker from /v1/themes, and POST /v1/generate.
+// The drawing page: pen and crayon strokes on a canvas, a theme picker from /v1/themes, and POST /v1/generate
+// (the lines and the crayon layer as two images); for a model that colours line drawings, the colours it chose
+// (X-Colours) as dots the child can keep.
 "use strict";
 
 const pad = document.getElementById("pad");
@@ -7,16 +9,21 @@ const result = document.getElementById("result");
 const message = document.getElementById("message");
 const makeButton = document.getElementById("make");
 const againButton = document.getElementById("again");
+const keepButton = document.getElementById("keep");
+const suggestedView = document.getElementById("suggested").getContext("2d");
 
 // tool: "pen" (thin black lines), "crayon" (broad strokes in `colour`) or "eraser" (takes away lines and colour)
 const PEN_COLOUR = "#000000";  // the crayon box's black swatch is the pen
 const drawing = { tool: "pen", colour: "#e53935", width: 8, crayonWidth: 36, strokes: [], current: null };
-let theme = null;
+let theme = null;      // the chosen theme, as /v1/themes lists it
 let busy = false;
+let suggested = [];    // the colours the picture machine chose for the last drawing: {x, y, r, colour}
 
 // ---- drawing: every stroke is kept as points, so undo is "drop the last stroke and redraw" ----
 // Colour and lines live on two layers, colour under lines, so colouring over a line never covers it; #pad shows
-// white paper, colour, lines composited, and is what is sent. Crayons are opaque, so their colour arrives exactly.
+// white paper, colour, lines composited. What is sent is the two apart: the lines on white paper, and the colour
+// layer alone (transparent where there is none), so every crayon, black and brown included, arrives as colour
+// and never as a line. Crayons are opaque, so their colour arrives exactly.
 
 function layer() {
   const canvas = document.createElement("canvas");
@@ -52,7 +59,21 @@ function drawSegment(stroke, from, to) {
   }
 }
 
+function drawDots(ctx, dots, alpha) {
+  // kept colours (one stroke of many crayon dabs) and suggested ones (faint, on the overlay)
+  ctx.globalCompositeOperation = "source-over";
+  ctx.globalAlpha = alpha;
+  for (const dot of dots) {
+    ctx.fillStyle = dot.colour;
+    ctx.beginPath();
+    ctx.arc(dot.x, dot.y, dot.r, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+  ctx.globalAlpha = 1;
+}
+
 function drawStroke(stroke) {
+  if (stroke.dots) { drawDots(colourLayer, stroke.dots, 1); return; }
   const pts = stroke.points;
   for (const ctx of layersOf(stroke)) {
     strokeStyle(ctx, stroke);
@@ -176,7 +197,46 @@ sizeButtons.forEach((b) => b.addEventListener("click", () => {
 }));
 
 document.getElementById("undo").addEventListener("click", () => { drawing.strokes.pop(); redraw(); });
-document.getElementById("clear").addEventListener("click", () => { drawing.strokes = []; redraw(); });
+document.getElementById("clear").addEventListener("click", () => { drawing.strokes = []; suggest([]); redraw(); });
+
+// ---- the colours the picture machine chose: faint dots until the child keeps them ----
+
+const DOT = 12;   // the smallest suggested dot, in canvas pixels, big enough to see (a kept dab keeps its size,
+                 // which the server fitted inside its part)
+
+function suggest(marks) {
+  suggested = marks;
+  suggestedView.clearRect(0, 0, pad.width, pad.height);
+  const dots = marks.map((m) => ({ ...m, r: Math.max(m.r, DOT) }));
+  drawDots(suggestedView, dots, 0.45);
+  suggestedView.setLineDash([6, 6]);   // a dashed ring: only a suggestion, not yet part of the drawing
+  suggestedView.lineWidth = 3;
+  for (const dot of dots) {
+    suggestedView.strokeStyle = dot.colour;
+    suggestedView.beginPath();
+    suggestedView.arc(dot.x, dot.y, dot.r + 3, 0, 2 * Math.PI);
+    suggestedView.stroke();
+  }
+  keepButton.hidden = marks.length === 0;
+}
+
+function readMarks(header) {
+  // X-Colours: [{"x", "y", "r", "colour": "#rrggbb"}] in the posted drawing's pixels, which are the pad's
+  let marks;
+  try { marks = JSON.parse(header || "[]"); } catch (err) { console.error(err); return []; }
+  if (!Array.isArray(marks)) return [];
+  return marks.filter((m) => m && /^#[0-9a-f]{6}$/i.test(m.colour) && [m.x, m.y, m.r].every(Number.isFinite))
+    .map((m) => ({ x: m.x, y: m.y, r: Math.max(m.r, 3), colour: m.colour }));
+}
+
+keepButton.addEventListener("click", () => {
+  if (!suggested.length) return;
+  // one crayon stroke of dabs: undo takes them back together, crayons and the eraser change them like any colour
+  drawing.strokes.push({ tool: "crayon", dots: suggested });
+  suggest([]);
+  redraw();
+  say("Your colours! Change them if you like.");
+});
 
 // ---- themes and pictures ----
 
@@ -188,6 +248,7 @@ function say(text, oops) {
 function setBusy(on) {
   busy = on;
   makeButton.disabled = on || !theme;
+  keepButton.disabled = on;
   againButton.disabled = on || !result.getAttribute("src");
   document.querySelector(".frame").classList.toggle("busy", on);
 }
@@ -203,7 +264,7 @@ async function loadThemes() {
       b.className = "theme";
       b.textContent = t.title;
       b.dataset.theme = t.name;
-      b.addEventListener("click", () => { theme = t.name; choose(buttons, b); });
+      b.addEventListener("click", () => { theme = t; choose(buttons, b); showAgain(); });
       nav.appendChild(b);
       return b;
     });
@@ -216,8 +277,24 @@ async function loadThemes() {
   setBusy(false);
 }
 
+function showAgain() {
+  // a model that colours line drawings gives new colours; another gives another picture
+  const colours = Boolean(theme && theme.colours);
+  againButton.textContent = colours ? "\u{1F3A8} New colours" : "\u{1F3B2} Another one";
+  againButton.setAttribute("aria-label", colours ? "New colours" : "Another picture");
+}
+
+function blob(canvas) {
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+}
+
 function sketchBlob() {
-  return new Promise((resolve) => pad.toBlob(resolve, "image/png"));
+  // the lines alone, on white paper
+  const paper = layer();
+  paper.fillStyle = "#ffffff";
+  paper.fillRect(0, 0, pad.width, pad.height);
+  paper.drawImage(lineLayer.canvas, 0, 0);
+  return blob(paper.canvas);
 }
 
 async function makePicture(variation) {
@@ -229,10 +306,11 @@ async function makePicture(variation) {
   try {
     const form = new FormData();
     form.append("sketch", await sketchBlob(), "drawing.png");
-    form.append("theme", theme);
+    form.append("crayons", await blob(colourLayer.canvas), "crayons.png");
+    form.append("theme", theme.name);
     if (variation !== null) form.append("variation", String(variation));
     // the theme in the URL too: a busy service says so before the drawing is uploaded
-    const answer = await fetch(`/v1/generate?theme=${encodeURIComponent(theme)}`, { method: "POST", body: form });
+    const answer = await fetch(`/v1/generate?theme=${encodeURIComponent(theme.name)}`, { method: "POST", body: form });
     if (!answer.ok) {
       const problem = await answer.json().catch(() => ({ detail: `HTTP ${answer.status}` }));
       throw new Error(answer.status === 503 ? "busy" : problem.detail);
@@ -240,6 +318,7 @@ async function makePicture(variation) {
     const old = result.getAttribute("src");
     result.src = URL.createObjectURL(await answer.blob());
     if (old) URL.revokeObjectURL(old);
+    suggest(readMarks(answer.headers.get("X-Colours")));
     say("Ta-da!");
   } catch (err) {
     say(err.message === "busy" ? "Lots of drawings right now. Try again!" : "Oops! Try again.", true);
@@ -252,5 +331,6 @@ makeButton.addEventListener("click", () => makePicture(null));
 againButton.addEventListener("click", () => makePicture(Math.floor(Math.random() * 2147483647)));
 
 useTool("pen");
+showAgain();
 redraw();
 loadThemes();

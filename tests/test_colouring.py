@@ -1,0 +1,205 @@
+"""Automatic colouring (sketch.colouring): a line drawing's blank parts get colours from the theme's photos, one per
+region, the child's crayon kept; the fill holds colour inside outlines a person would close."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from icanvas.core.errors import BadInput
+from icanvas.sketch.colouring import BOOK_NAME, ColourBook, auto_colour, build_colour_book
+from icanvas.sketch.crayon import crayon_layer
+from icanvas.sketch import fill
+from icanvas.sketch.fill import fill_hints, h_maxima, paper_of, parts_of
+from icanvas.sketch.hints import empty_hints
+from icanvas.sketch.normalize import normalize_drawing
+
+SIZE = 64
+SKIN, SKY, RED, GRASS = (230, 180, 140), (120, 180, 240), (220, 40, 40), (60, 170, 80)
+
+
+def _face(size: int = SIZE, box=(0.25, 0.2, 0.75, 0.8), width: int = 1) -> np.ndarray:
+    """An oval outline (HxW uint8, 255 paper)."""
+    img = Image.new("L", (size, size), 255)
+    ImageDraw.Draw(img).ellipse([v * size for v in box], outline=0, width=width)
+    return np.asarray(img).copy()
+
+
+def _photo(inside, outside, size: int = SIZE, box=(0.25, 0.2, 0.75, 0.8)) -> np.ndarray:
+    img = Image.new("RGB", (size, size), outside)
+    ImageDraw.Draw(img).ellipse([v * size for v in box], fill=inside)
+    return np.asarray(img).copy()
+
+
+def _book(*colourings) -> ColourBook:
+    return build_colour_book([(_face(), _photo(i, o)) for i, o in colourings], SIZE)
+
+
+def _filled(lines: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    return fill_hints(lines, layer)
+
+
+def _colour_at(fill: np.ndarray, y: int, x: int) -> tuple:
+    assert fill[y, x, 3] == 255, f"no colour at {(y, x)}"
+    return tuple(int(v) for v in fill[y, x, :3])
+
+
+def test_a_line_drawing_takes_the_colours_of_the_photo_laid_out_like_it():
+    book = _book((SKIN, SKY), (RED, GRASS))
+    drawing = _face(box=(0.28, 0.22, 0.72, 0.78))      # a hand-drawn oval: not exactly the training one
+    fill = _filled(drawing, auto_colour(drawing, book))
+    inside, outside = _colour_at(fill, 32, 32), _colour_at(fill, 4, 4)
+    assert (inside, outside) in ((SKIN, SKY), (RED, GRASS))   # one photo's colours, not a mix of both
+    assert _colour_at(fill, 60, 60) == outside                # the background is one part, one colour
+
+
+def test_seeds_give_other_colourings_reproducibly_and_none_gives_the_best():
+    book = _book((SKIN, SKY), (RED, GRASS), (GRASS, RED), (SKY, SKIN))
+    drawing = _face()
+    best = auto_colour(drawing, book)
+    assert np.array_equal(best, auto_colour(drawing, book))
+    seen = {tuple(_colour_at(_filled(drawing, auto_colour(drawing, book, seed=s)), 32, 32)) for s in range(12)}
+    assert len(seen) >= 2
+    for s in (3, 7):
+        assert np.array_equal(auto_colour(drawing, book, seed=s), auto_colour(drawing, book, seed=s))
+
+
+def test_the_childs_crayon_is_kept_and_the_rest_chosen_to_go_with_it():
+    book = _book((SKIN, SKY), (RED, GRASS))
+    drawing = _face()
+    crayon = empty_hints(SIZE, SIZE)
+    crayon[28:36, 28:36] = (*RED, 255)                      # the child coloured the face red
+    chosen = auto_colour(drawing, book, crayon)
+    assert not chosen[20:44, 20:44, 3].any()                # nothing chosen where the child coloured
+    combined = np.where(crayon[:, :, 3:] > 0, crayon, chosen)
+    fill = _filled(drawing, combined)
+    assert _colour_at(fill, 32, 32) == RED
+    assert _colour_at(fill, 4, 4) == GRASS                  # the photo with a red face had a green background
+
+
+@pytest.mark.parametrize("case", ["zigzag", "one part", "all crayon", "tiny", "huge", "blank"])
+def test_odd_drawings_get_a_layer_never_an_error(case):
+    book = _book((SKIN, SKY))
+    size = {"tiny": 8, "huge": 1024}.get(case, SIZE)
+    drawing = np.full((size, size), 255, np.uint8)
+    crayon = None
+    if case == "zigzag":
+        cv2.polylines(drawing, [np.array([[5, 30], [15, 10], [25, 30], [35, 10], [45, 30]], np.int32)], False, 0)
+    elif case == "all crayon":
+        drawing = _face(size)
+        crayon = np.full((size, size, 4), 255, np.uint8)
+        crayon[..., :3] = RED
+    elif case != "blank":
+        drawing = _face(size)
+    layer = auto_colour(drawing, book, crayon)
+    assert layer.shape == (size, size, 4) and layer.dtype == np.uint8
+    if case == "all crayon":
+        assert not layer[..., 3].any()
+    if case in ("zigzag", "one part", "huge"):
+        assert layer[..., 3].any()
+
+
+def test_the_book_saves_and_loads_and_a_broken_one_is_named(tmp_path: Path):
+    book = _book((SKIN, SKY), (RED, GRASS))
+    path = book.save(tmp_path / BOOK_NAME)
+    again = ColourBook.load(path)
+    assert np.array_equal(again.pictures, book.pictures) and np.array_equal(again.layouts, book.layouts)
+    assert len(again) == 2
+    with pytest.raises(BadInput, match="missing"):
+        ColourBook.load(tmp_path / "nothing.safetensors")
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(BadInput, match=f"{broken}: unreadable colour data"):
+        ColourBook.load(broken)
+    with pytest.raises(BadInput, match="colouring method"):
+        ColourBook.load(path, "rainbow")
+
+
+def test_the_palette_method_colours_each_region_from_training_parts_in_its_place(tmp_path: Path):
+    book = ColourBook.load(_book((SKIN, SKY)).save(tmp_path / BOOK_NAME), "palette")
+    drawing = _face()
+    fill = _filled(drawing, auto_colour(drawing, book))
+    assert _colour_at(fill, 32, 32) == SKIN and _colour_at(fill, 4, 4) == SKY
+
+
+def test_colouring_a_drawing_costs_little():
+    # the colouring step runs per request in serve: bounded work, measured in benchmarks/colouring.py
+    book = _book(*[(SKIN, SKY)] * 200)
+    drawing = _face(128)
+    auto_colour(drawing, book)
+    layer = auto_colour(drawing, book, seed=5)
+    assert layer[..., 3].any()
+
+
+# ---- parts that hold their colour ------------------------------------------------------------------------------
+
+def test_shoulders_that_stop_short_of_the_frame_still_close_the_shirt():
+    img = Image.new("L", (128, 128), 255)
+    pen = ImageDraw.Draw(img)
+    pen.ellipse([44, 10, 84, 60], outline=0)
+    pen.arc([14, 88, 114, 168], 190, 350, fill=0)          # shoulders ending ~14 px above the page's edge
+    lines = np.asarray(img).copy()
+    crayon = empty_hints(128, 128)
+    crayon[112:118, 60:68] = (*RED, 255)                    # a stroke on the shirt
+    fill = fill_hints(lines, crayon)
+    assert fill[120, 64, 3] == 255                          # the shirt is coloured
+    assert not fill[80, 10, 3] and not fill[5, 5, 3]       # the background is not
+
+
+def test_an_open_outline_keeps_its_colour_inside():
+    img = Image.new("L", (128, 128), 255)
+    ImageDraw.Draw(img).arc([24, 24, 104, 104], 10, 350, fill=0)   # a C: a 14 px gap on the right
+    lines = np.asarray(img).copy()
+    crayon = empty_hints(128, 128)
+    crayon[60:68, 50:58] = (*RED, 255)
+    fill = fill_hints(lines, crayon)
+    assert fill[64, 40, 3] == 255
+    assert not fill[5, 5, 3] and not fill[64, 124, 3]
+
+
+def test_a_smile_does_not_reach_for_the_eyes(monkeypatch):
+    img = Image.new("L", (128, 128), 255)
+    pen = ImageDraw.Draw(img)
+    pen.ellipse([14, 14, 114, 114], outline=0)
+    pen.ellipse([44, 44, 54, 54], outline=0)
+    pen.ellipse([74, 44, 84, 54], outline=0)
+    pen.arc([52, 60, 76, 76], 20, 160, fill=0)              # a short smile just under the eyes
+    lines = np.asarray(img).copy()
+    between = [(62, 76), (62, 52)]                          # between the smile's ends and the eyes
+    assert all(paper_of(lines)[p] == 1 for p in between)
+    monkeypatch.setattr(fill, "LENGTH_REACH", 10.0)         # were a line's length not to bound its reach
+    assert any(paper_of(lines)[p] == 0 for p in between)
+
+
+def test_h_maxima_matches_scikit_image():
+    from skimage.morphology import h_maxima as reference
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        lines = _face(96, box=tuple(rng.uniform([0.05, 0.05, 0.55, 0.55], [0.45, 0.45, 0.95, 0.95])))
+        distance = cv2.distanceTransform(parts_of(lines).paper, cv2.DIST_L2, 5)
+        assert np.array_equal(h_maxima(distance, 2.0), reference(distance, 2.0))
+
+
+# ---- a crayon layer sent apart from the lines ---------------------------------------------------------------
+
+def test_a_separate_crayon_layer_gives_dark_crayons_too():
+    lines = np.full((200, 200, 3), 255, np.uint8)
+    cv2.ellipse(lines, (100, 100), (70, 50), 0, 0, 360, (0, 0, 0), 3)
+    layer = np.zeros((200, 200, 4), np.uint8)
+    layer[90:110, 80:120] = (40, 30, 20, 255)              # a dark brown crayon: a line if drawn in one image
+    drawing = normalize_drawing(lines, 64, None, crayons=layer)
+    assert drawing.hints is not None
+    assert np.abs(drawing.hints[drawing.hints[..., 3] > 0, :3].astype(int) - (40, 30, 20)).max() <= 2
+    flat = normalize_drawing(np.where(layer[..., 3:] > 0, layer[..., :3], lines), 64, None)
+    assert flat.hints is None                               # flattened, the same brown is read as lines
+
+
+def test_a_crayon_layer_of_another_size_is_refused():
+    with pytest.raises(BadInput, match="crayons: 10x10 pixels, the sketch 20x20"):
+        crayon_layer(np.zeros((10, 10, 4), np.uint8), (20, 20))
+    with pytest.raises(BadInput, match="RGBA"):
+        crayon_layer(np.zeros((20, 20, 3), np.uint8), (20, 20))
