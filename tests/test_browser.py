@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from servekit import LiveServer, hue_degrees, hue_gap, install_tiny_model
 
 from icanvas.pipeline.painter import Painter
 from icanvas.pix2pix.checkpoints import install_model
+from icanvas.sketch.normalize import NormalizeOptions
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -103,8 +105,11 @@ def test_a_child_draws_and_gets_a_picture(tmp_path, browser):
         first = picture_src(browser)
         assert browser.find_element(By.ID, "message").text == "Ta-da!"
         browser.save_screenshot(str(tmp_path / "drawing-page.png"))
+        again = browser.find_element(By.ID, "again")
+        assert "Another one" in again.text and again.get_attribute("aria-label") == "Another picture"
+        assert not browser.find_element(By.ID, "keep").is_displayed()   # a model that chooses no colours
 
-        browser.find_element(By.ID, "again").click()  # another one: a new variation
+        again.click()  # another one: a new variation
         wait.until(lambda d: picture_src(d) not in (None, first))
         assert browser.find_element(By.ID, "message").text == "Ta-da!"
 
@@ -122,16 +127,28 @@ def test_a_child_draws_and_gets_a_picture(tmp_path, browser):
 
 # the page's crayons, exactly: the server reads these colours as colour hints
 CRAYONS = {"Red": "#e53935", "Orange": "#fb8c00", "Yellow": "#fdd835", "Green": "#43a047", "Blue": "#1e88e5",
-           "Light blue": "#4fc3f7", "Purple": "#8e24aa", "Pink": "#ec407a", "Brown": "#a0522d", "Skin": "#f5b183"}
+           "Light blue": "#4fc3f7", "Navy": "#1a237e", "Purple": "#8e24aa", "Pink": "#ec407a", "Brown": "#a0522d",
+           "Skin": "#f5b183"}
 WHITE = (255, 255, 255)
 
-# keeps every drawing the page posts, as a Blob, before it goes to the server
+# keeps every drawing the page posts (its lines and its crayon layer, as Blobs) before it goes to the server,
+# the variation it asks for, and the X-Colours header of each answer
 CAPTURE_POSTS = """
 window.postedSketches = [];
+window.postedCrayons = [];
+window.postedVariations = [];
+window.answeredColours = [];
 const send = window.fetch;
-window.fetch = (url, init) => {
-  if (init && init.body instanceof FormData) window.postedSketches.push(init.body.get("sketch"));
-  return send(url, init);
+window.fetch = async (url, init) => {
+  const posting = init && init.body instanceof FormData;
+  if (posting) {
+    window.postedSketches.push(init.body.get("sketch"));
+    window.postedCrayons.push(init.body.get("crayons"));
+    window.postedVariations.push(init.body.get("variation"));
+  }
+  const answer = await send(url, init);
+  if (posting) window.answeredColours.push(answer.headers.get("X-Colours"));
+  return answer;
 };"""
 
 
@@ -139,11 +156,16 @@ def rgb(hex_colour: str) -> tuple[int, int, int]:
     return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
 
 
-def data_url_image(url: str) -> np.ndarray:
-    """A PNG data URL as HxWx3 uint8, after checking the paper is opaque."""
+def data_url_rgba(url: str) -> np.ndarray:
+    """A PNG data URL as HxWx4 uint8."""
     img = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
     assert img.format == "PNG"
-    arr = np.asarray(img.convert("RGBA"))
+    return np.asarray(img.convert("RGBA"))
+
+
+def data_url_image(url: str) -> np.ndarray:
+    """A PNG data URL as HxWx3 uint8, after checking the paper is opaque."""
+    arr = data_url_rgba(url)
     assert arr[..., 3].min() == 255   # white paper, not transparent
     return arr[..., :3]
 
@@ -153,12 +175,34 @@ def shown(driver) -> np.ndarray:
     return data_url_image(driver.execute_script("return document.getElementById('pad').toDataURL('image/png');"))
 
 
-def posted(driver, index: int) -> np.ndarray:
-    """The `index`-th drawing the page posted to /v1/generate."""
-    return data_url_image(driver.execute_async_script(
+def _posted_blob(driver, name: str, index: int) -> str:
+    return driver.execute_async_script(
         "const done = arguments[arguments.length - 1]; const reader = new FileReader();"
-        "reader.onload = () => done(reader.result); reader.readAsDataURL(window.postedSketches[arguments[0]]);",
-        index))
+        "reader.onload = () => done(reader.result); reader.readAsDataURL(window[arguments[0]][arguments[1]]);",
+        name, index)
+
+
+def posted(driver, index: int) -> np.ndarray:
+    """The `index`-th drawing the page posted to /v1/generate (its `sketch`: the lines on white paper)."""
+    return data_url_image(_posted_blob(driver, "postedSketches", index))
+
+
+def posted_crayons(driver, index: int) -> np.ndarray:
+    """The crayon layer posted beside it (`crayons`), HxWx4: colour where it is opaque, transparent elsewhere."""
+    return data_url_rgba(_posted_blob(driver, "postedCrayons", index))
+
+
+def on_paper(sketch: np.ndarray, crayons: np.ndarray) -> np.ndarray:
+    """The two posted layers as the page shows them: the crayons on white paper, the black lines over them."""
+    alpha = crayons[..., 3:].astype(np.float64) / 255
+    under = crayons[..., :3] * alpha + 255 * (1 - alpha)
+    return under * (sketch.astype(np.float64) / 255)   # black lines: the paper through the line's coverage
+
+
+def answered_colours(driver, index: int) -> list[dict] | None:
+    """The `index`-th answer's X-Colours, parsed (None without the header)."""
+    header = driver.execute_script("return window.answeredColours[arguments[0]];", index)
+    return None if header is None else json.loads(header)
 
 
 class Pad:
@@ -212,10 +256,10 @@ def open_page(driver, server) -> Pad:
     return Pad(driver)
 
 
-def test_crayon_box_holds_the_pen_and_ten_labelled_crayons(browser, served):
+def test_crayon_box_holds_the_pen_and_eleven_labelled_crayons(browser, served):
     open_page(browser, served)
     swatches = browser.find_elements(By.CSS_SELECTOR, "#crayons .swatch")
-    assert len(swatches) == 11 and all(s.is_displayed() for s in swatches)
+    assert len(swatches) == 12 and all(s.is_displayed() for s in swatches)
     assert [s.get_attribute("aria-label") for s in swatches] == ["Black pen"] + [f"{c} crayon" for c in CRAYONS]
     shows = [browser.execute_script("return getComputedStyle(arguments[0]).backgroundColor;", s) for s in swatches]
     assert shows == [f"rgb{rgb(c)}" for c in ["#000000", *CRAYONS.values()]]   # each swatch shows the colour it draws
@@ -246,17 +290,24 @@ def test_crayon_colour_is_posted_exactly_under_black_lines(browser, served):
     WebDriverWait(browser, 30).until(picture_src)
     assert browser.find_element(By.ID, "message").text == "Ta-da!"
 
-    sent = posted(browser, 0)
-    assert (sent == shown(browser)).all()   # what the child sees is what is sent
-    red, light_blue = rgb(CRAYONS["Red"]), rgb(CRAYONS["Light blue"])
-    for dx, dy in [(0, 0), (-70, -30), (70, 30), (-80, 0), (0, 40)]:
-        assert pad.at(sent, dx, dy) == red
-    assert pad.at(sent, 0, 110) == pad.at(sent, -70, 100) == light_blue
-    assert pad.at(sent, 0, -80) == pad.at(sent, -150, 0) == pad.at(sent, 0, 190) == WHITE  # paper around the colour
-    assert (sent == red).all(axis=2).sum() > 0.7 * (180 * 80) * pad.scale ** 2   # a broad patch, not a thin line
-    for dy in (0, 30, 110):   # both lines stay black across both colours
-        assert pad.black_near(sent, -40, dy) and pad.black_near(sent, 40, dy)
-    assert not pad.black_near(sent, 0, 0)
+    # sent apart: the lines on white paper, and the crayon layer alone
+    lines, crayons = posted(browser, 0), posted_crayons(browser, 0)
+    assert lines.shape[:2] == crayons.shape[:2] == (pad.side, pad.side)
+    assert (lines.max(axis=2) == lines.min(axis=2)).all()   # not a trace of colour among the lines
+    seen = shown(browser)
+    assert np.abs(on_paper(lines, crayons) - seen).max() <= 3   # what the child sees is what is sent
+    assert (seen.max(axis=2).astype(int) - seen.min(axis=2) > 100).any()   # (and it is coloured)
+    red, light_blue = (*rgb(CRAYONS["Red"]), 255), (*rgb(CRAYONS["Light blue"]), 255)
+    for dx, dy in [(0, 0), (-70, -30), (70, 30), (-80, 0), (0, 40), (-40, 0), (40, 0)]:
+        assert pad.at(crayons, dx, dy) == red     # exactly, under the black lines too
+    assert pad.at(crayons, 0, 110) == pad.at(crayons, -70, 100) == pad.at(crayons, 40, 110) == light_blue
+    for dx, dy in [(0, -80), (-150, 0), (0, 190)]:   # transparent around the colour, and the lines' paper white
+        assert pad.at(crayons, dx, dy)[3] == 0 and pad.at(lines, dx, dy) == WHITE
+    assert (crayons == red).all(axis=2).sum() > 0.7 * (180 * 80) * pad.scale ** 2   # a broad patch, not a thin line
+    for dy in (0, 30, 110):   # both lines stay black across both colours, in what is sent and what is seen
+        assert pad.black_near(lines, -40, dy) and pad.black_near(lines, 40, dy)
+        assert pad.black_near(seen, -40, dy) and pad.black_near(seen, 40, dy)
+    assert not pad.black_near(lines, 0, 0)
     assert '"POST /v1/generate?theme=demo HTTP/1.1" 200' in served.log.read_text()
 
 
@@ -297,30 +348,175 @@ def test_undo_eraser_and_clear_take_colour_back(browser, served):
     assert "Draw something" in browser.find_element(By.ID, "message").text
 
 
-def test_the_picture_follows_the_crayon(browser, hint_model, tmp_path):
+# the first test on `colouring` may train the session's hint model first (~30 s idle, minutes on a busy core)
+TRAINS = pytest.mark.timeout(400)
+
+
+@pytest.fixture(scope="module")
+def colouring(hint_model, tmp_path_factory):
+    """The service with the session's hint model, installed with its colour book (it colours line drawings), and
+    the same model in this process: (server, painter)."""
+    root = tmp_path_factory.mktemp("colouring")
+    install_model(root, hint_model)
+    painter = Painter.from_pretrained(root / "models" / "demo", device="cpu")
+    assert painter.book is not None
+    with LiveServer(root, root / "server.log") as server:
+        yield server, painter
+
+
+OVAL = [(-150, 0), (-100, -90), (0, -110), (100, -90), (150, 0), (100, 90), (0, 110), (-100, 90), (-150, 0)]
+
+
+def the_picture(driver) -> np.ndarray:
+    """The picture the page shows, HxWx3 uint8."""
+    return data_url_image(driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(document.getElementById('result').src).then(r => r.blob()).then(b => {"
+        "const reader = new FileReader(); reader.onload = () => done(reader.result); reader.readAsDataURL(b);"
+        "});"))
+
+
+def make_picture(driver, count: int) -> None:
+    """Wait until the page has had its `count`-th answer (CAPTURE_POSTS counts them) and is done with it: the
+    picture shown, the dots drawn, "Make it!" ready again."""
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return window.answeredColours.length;") >= count)
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "make").is_enabled())
+    assert driver.find_element(By.ID, "message").text == "Ta-da!" and picture_src(driver)
+
+
+@TRAINS
+def test_the_picture_follows_the_crayon(browser, colouring):
     """End to end with a model trained with colour hints: lines and a crayon patch drawn on the page, the picture
     the server sends back has the crayon's hue where the patch lies."""
-    install_model(tmp_path, hint_model)
-    painter = Painter.from_pretrained(tmp_path / "models" / "demo", device="cpu")
-    with LiveServer(tmp_path, tmp_path / "server.log") as server:
-        for name in ("Blue", "Red"):
-            pad = open_page(browser, server)
-            browser.execute_script(CAPTURE_POSTS)
-            click(browser, "Black pen")
-            stroke(browser, pad.canvas, [(-150, 0), (-100, -90), (0, -110), (100, -90), (150, 0), (100, 90),
-                                         (0, 110), (-100, 90), (-150, 0)])
-            click(browser, f"{name} crayon")
-            pad.patch(-40, 40, -70, 70)
-            browser.find_element(By.ID, "make").click()
-            WebDriverWait(browser, 30).until(picture_src)
-            picture = data_url_image(browser.execute_async_script(
-                "const done = arguments[arguments.length - 1];"
-                "fetch(document.getElementById('result').src).then(r => r.blob()).then(b => {"
-                "const reader = new FileReader(); reader.onload = () => done(reader.result); reader.readAsDataURL(b);"
-                "});"))
-            read = painter.read(posted(browser, 0))           # where the server saw the crayon, at model size
-            mask = read.hints[:, :, 3] > 127
-            assert mask.sum() > 50
-            under = np.asarray(Image.fromarray(picture).resize(mask.shape[::-1]))[mask].mean(axis=0)
-            want = rgb(CRAYONS[name])
-            assert hue_gap(hue_degrees(under), hue_degrees(want)) < 30, f"{name}: {under.round()} under {want}"
+    server, painter = colouring
+    for name in ("Blue", "Red"):
+        pad = open_page(browser, server)
+        browser.execute_script(CAPTURE_POSTS)
+        click(browser, "Black pen")
+        stroke(browser, pad.canvas, OVAL)
+        click(browser, f"{name} crayon")
+        pad.patch(-40, 40, -70, 70)
+        browser.find_element(By.ID, "make").click()
+        WebDriverWait(browser, 30).until(picture_src)
+        picture = the_picture(browser)
+        # where the server saw the crayon, at model size
+        read = painter.read(posted(browser, 0), NormalizeOptions(), posted_crayons(browser, 0))
+        mask = read.hints[:, :, 3] > 127
+        assert mask.sum() > 50
+        under = np.asarray(Image.fromarray(picture).resize(mask.shape[::-1]))[mask].mean(axis=0)
+        want = rgb(CRAYONS[name])
+        assert hue_gap(hue_degrees(under), hue_degrees(want)) < 30, f"{name}: {under.round()} under {want}"
+
+
+@TRAINS
+def test_dark_crayons_reach_the_server_as_colour(browser, colouring):
+    """Navy and brown, which a flattened drawing could take for ink, are colour on the crayon layer: the server
+    reads them as crayon (hints), not as lines, and the picture takes navy's hue where it lies."""
+    server, painter = colouring
+    pad = open_page(browser, server)
+    browser.execute_script(CAPTURE_POSTS)
+    stroke(browser, pad.canvas, OVAL)
+    pad.line(0, -120, 0, 120)                     # two halves
+    click(browser, "Brown crayon")
+    pad.patch(-40, 40, -120, -40)
+    click(browser, "Navy crayon")
+    pad.patch(-40, 40, 40, 120)
+    browser.find_element(By.ID, "make").click()
+    make_picture(browser, 1)
+
+    lines, crayons = posted(browser, 0), posted_crayons(browser, 0)
+    assert (lines.max(axis=2) == lines.min(axis=2)).all()
+    read = painter.read(lines, NormalizeOptions(), crayons)   # what the server read from the same two uploads
+    assert read.hints is not None
+    where = {}
+    for name in ("Brown", "Navy"):
+        want = np.array(rgb(CRAYONS[name]))
+        found = (read.hints[..., 3] > 127) & (np.abs(read.hints[..., :3].astype(int) - want).max(axis=2) <= 8)
+        assert found.sum() > 40, f"{name}: {found.sum()} pixels of crayon read"
+        where[name] = np.argwhere(found)[:, 1].mean()
+        assert not (read.lines[found] < 128).mean() > 0.1   # colour, not ink: few line pixels where it lies
+    assert where["Brown"] < read.lines.shape[1] / 2 < where["Navy"]   # each where it was drawn
+    picture = np.asarray(Image.fromarray(the_picture(browser)).resize(read.lines.shape[::-1]))
+    navy = (read.hints[..., 3] > 127) & (read.hints[..., 2] > read.hints[..., 0] + 40)
+    under = picture[navy].mean(axis=0)
+    assert hue_gap(hue_degrees(under), hue_degrees(rgb(CRAYONS["Navy"]))) < 30, f"navy: {under.round()}"
+
+
+def marks_on(pad: Pad, marks: list[dict]) -> list[tuple[float, float]]:
+    """The marks' centres as offsets from the pad's centre, in CSS pixels (as Pad draws)."""
+    return [((m["x"] - pad.side / 2) / pad.scale, (m["y"] - pad.side / 2) / pad.scale) for m in marks]
+
+
+def middle_mark(pad: Pad, marks: list[dict]) -> tuple[dict, tuple[float, float]]:
+    """The mark nearest the pad's centre, and its offset."""
+    return min(zip(marks, marks_on(pad, marks)), key=lambda mo: abs(mo[1][0]) + abs(mo[1][1]))
+
+
+def suggested(driver) -> np.ndarray:
+    """The overlay of suggested colours, HxWx4."""
+    return data_url_rgba(driver.execute_script(
+        "return document.getElementById('suggested').toDataURL('image/png');"))
+
+
+@TRAINS
+def test_chosen_colours_show_as_dots_the_child_can_keep(browser, colouring):
+    """A line drawing on a model that colours: the answer's X-Colours become faint dots over the drawing; "Keep
+    colours" turns them into crayon, which undo and clear take back; "New colours" asks for another colouring."""
+    server, painter = colouring
+    pad = open_page(browser, server)
+    browser.execute_script(CAPTURE_POSTS)
+    again, keep, make = (browser.find_element(By.ID, i) for i in ("again", "keep", "make"))
+    assert "New colours" in again.text and again.get_attribute("aria-label") == "New colours"
+    assert not keep.is_displayed()
+    stroke(browser, pad.canvas, OVAL)
+    make.click()
+    make_picture(browser, 1)
+    assert browser.execute_script("return window.postedVariations[0];") is None
+
+    marks = answered_colours(browser, 0)
+    assert marks and all(set(m) == {"x", "y", "r", "colour"} for m in marks)
+    assert all(0 <= m["x"] < pad.side and 0 <= m["y"] < pad.side and m["r"] >= 1 for m in marks)
+    # the oval's inside is one blank part, its deepest point the middle: the frame maps back onto the page
+    middle, (dx, dy) = middle_mark(pad, marks)
+    assert abs(dx) + abs(dy) < 50, marks_on(pad, marks)
+    assert any((dx / 150) ** 2 + (dy / 110) ** 2 > 1.2 for dx, dy in marks_on(pad, marks))   # and the paper around
+
+    # faint dots over the drawing, which itself is still black on white
+    overlay = suggested(browser)
+    for m in marks:
+        assert 60 < overlay[m["y"], m["x"], 3] < 200
+        assert np.abs(overlay[m["y"], m["x"], :3].astype(int) - rgb(m["colour"])).max() <= 8
+    before = shown(browser)
+    assert (before.max(axis=2) == before.min(axis=2)).all()
+    assert keep.is_displayed() and keep.get_attribute("aria-label") == "Keep these colours"
+    assert keep.size["height"] >= 64 and keep.size["width"] >= 64
+
+    keep.click()   # the dots become crayon on the drawing
+    assert not keep.is_displayed() and suggested(browser)[..., 3].max() == 0
+    middle, (dx, dy) = middle_mark(pad, marks)
+    assert pad.at(shown(browser), dx, dy) == rgb(middle["colour"])
+    make.click()   # ...and go to the server as crayon
+    make_picture(browser, 2)
+    crayons = posted_crayons(browser, 1)
+    for m in marks:
+        assert tuple(crayons[m["y"], m["x"]]) == (*rgb(m["colour"]), 255)
+    assert len(answered_colours(browser, 1)) < len(marks)   # the parts it coloured are the child's now
+
+    browser.find_element(By.ID, "undo").click()   # one undo takes them all back
+    image = shown(browser)
+    assert (image.max(axis=2) == image.min(axis=2)).all() and pad.at(image, dx, dy) == WHITE
+    assert (image < 128).sum() > 0.9 * (before < 128).sum()   # the lines stay
+
+    variations = []
+    for n in (3, 4):   # new colours: another colouring each time, and its dots
+        again.click()
+        make_picture(browser, n)
+        variations.append(browser.execute_script("return window.postedVariations[arguments[0]];", n - 1))
+        assert answered_colours(browser, n - 1) and keep.is_displayed() and suggested(browser)[..., 3].max() > 0
+    assert all(v is not None and v.isdigit() for v in variations) and variations[0] != variations[1]
+
+    keep.click()
+    middle, (dx, dy) = middle_mark(pad, answered_colours(browser, 3))
+    assert pad.at(shown(browser), dx, dy) == rgb(middle["colour"])
+    browser.find_element(By.ID, "clear").click()   # clear takes kept colours, lines and dots alike
+    assert (shown(browser) == 255).all() and suggested(browser)[..., 3].max() == 0 and not keep.is_displayed()

@@ -368,3 +368,33 @@ def test_readyz_is_503_until_the_models_are_loaded(models_root, monkeypatch):
     body = assert_error(not_ready, 503, "not_ready")
     assert body["detail"] == "models are still loading" and alive.json() == {"status": "ok"}
     assert ready.status_code == 200 and (ready.json()["status"], ready.json()["themes"]) == ("ready", ["demo", "shoes"])
+
+
+def test_a_crayon_layer_apart_is_checked_and_read_under_the_lines(models_root, client):
+    """`crayons`: not an image is 415, another size 422, both naming the field; on a model without hints the
+    layer is read as a flattened drawing would be (colour under the lines), and no chosen colours are sent."""
+    def send(c, crayons: bytes, sketch: bytes = FACE, **kw):
+        return c.post("/v1/generate", data={"theme": "demo"}, **kw,
+                      files={"sketch": ("drawing.png", sketch, "image/png"),
+                             "crayons": ("crayons.png", crayons, "image/png")})
+
+    assert "crayons" in assert_error(send(client, b"a shopping list, not a picture\n" * 10), 415,
+                                      "unsupported_image")["detail"]
+    assert "crayons" in assert_error(send(client, b""), 415, "unsupported_image")["detail"]
+    detail = assert_error(send(client, png_bytes(np.zeros((150, 200, 4), np.uint8))), 422, "bad_input")["detail"]
+    assert detail.startswith("crayons: 200x150 pixels, the sketch 200x200")
+
+    layer = np.zeros((200, 200, 4), np.uint8)
+    layer[60:140, 40:160] = (229, 57, 53, 255)          # a red patch across the face, lines and all
+    flat = drawing().copy()
+    under = (layer[..., 3] > 0) & (flat[..., 0] >= 128)
+    flat[under] = layer[..., :3][under]
+    resp = send(client, png_bytes(layer))
+    assert resp.status_code == 200 and "x-colours" not in resp.headers
+    assert resp.content == post(client, png_bytes(flat)).content != post(client).content
+    assert not any(t["colours"] for t in client.get("/v1/themes").json()["themes"])
+
+    origin = "http://tablet.example"   # a browser app on another origin may read the chosen colours
+    with TestClient(create_app(models_root, settings=ServerSettings(cors_origins=(origin,)))) as c:
+        resp = send(c, png_bytes(layer), headers={"Origin": origin})
+        assert resp.status_code == 200 and "X-Colours" in resp.headers["access-control-expose-headers"]
