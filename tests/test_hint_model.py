@@ -19,7 +19,7 @@ from icanvas.pipeline.painter import Painter
 from icanvas.pix2pix.checkpoints import load_generator, read_info
 from icanvas.pix2pix.dataset import PairDataset, to_model_input
 from icanvas.pix2pix.inputs import encode_input, hint_layers
-from icanvas.pix2pix.networks import GeneratorConfig
+from icanvas.pix2pix.networks import GeneratorConfig, per_image_statistics
 from icanvas.pix2pix.trainer import TrainConfig, train
 from icanvas.sketch.fill import fill_hints
 from icanvas.sketch.normalize import NormalizeOptions
@@ -195,8 +195,10 @@ def test_a_run_with_hints_records_them_scores_with_and_without_and_reloads(shoes
     record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["val_l1"] > 0 and record["val_l1_hints"] > 0
     net, _ = load_generator(result.checkpoint)
-    with torch.no_grad():
-        assert net(torch.zeros(1, 9, 32, 32)).shape == (1, 3, 32, 32)
+    x = torch.rand(2, 9, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():   # the reloaded checkpoint is the trained network: the same pictures
+        got, trained = net(x), per_image_statistics(result.generator)(x)
+    assert got.shape == (2, 3, 32, 32) and torch.allclose(got, trained, rtol=0, atol=1e-6)
 
 
 # The hint model below learned on shapes whose colour only the crayon tells (servekit.train_hint_model).
@@ -255,4 +257,28 @@ def test_compare_judges_realism_on_the_drawings_without_colour(hint_model):
     sketches = [("a", lines), ("b", lines[:, ::-1].copy()), ("crayon", crayon_drawing(RED))]
     blank = lambda size: lambda pictures: [np.full((size, size), 255, np.uint8) for _ in pictures]   # noqa: E731
     result = compare_checkpoints([hint_model], sketches, blank, realism_for=lambda size: recorder).results[0]
-    assert recorder.seen == [2] and result.realism == 0.5 and result.colour is not None
+    assert recorder.seen == [2] and result.realism == 0.5
+    # the crayon's colour is judged: this model paints red under red (measured dE 0.4); a picture in another
+    # colour scores far above the 10 that is a clearly different shade (blue: 48)
+    from icanvas.eval.colour import hint_colour_error
+    hints = Painter.from_pretrained(hint_model, device="cpu").read(crayon_drawing(RED)).hints
+    wrong = hint_colour_error(np.full(hints.shape[:2] + (3,), BLUE, np.uint8), hints)
+    assert result.colour is not None and result.colour < 10 < wrong, (result.colour, wrong)
+
+
+def test_generate_with_no_hints_reads_the_crayon_as_a_line(hint_model, cli, root, tmp_path):
+    """`generate --no-hints`: the crayon's colour does not reach the model (the hint layer written holds no red:
+    at most the colours chosen for blank parts), the picture is the library's with hints off, and not the
+    picture the crayon asks for."""
+    red = crayon_drawing(CRAYONS["red"])
+    save_png(red, tmp_path / "red.png")
+    done = cli("--root", root, "generate", tmp_path / "red.png", "--checkpoint", hint_model, "-o", tmp_path / "out",
+               "--save-normalized", "--no-hints")
+    assert done.exit_code == 0, done.output
+    if (tmp_path / "out" / "red_hints.png").exists():
+        layer = np.asarray(Image.open(tmp_path / "out" / "red_hints.png"))
+        assert not (layer[layer[:, :, 3] == 255, :3] == CRAYONS["red"]).all(axis=1).any()
+    painter = Painter.from_pretrained(hint_model, device="cpu")
+    picture = load_rgb(tmp_path / "out" / "red.png")
+    assert np.array_equal(picture, painter.paint([painter.read(red, NormalizeOptions(hints=False))])[0])
+    assert not np.array_equal(picture, painter.paint([painter.read(red)])[0])

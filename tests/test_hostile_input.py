@@ -96,11 +96,17 @@ def test_run_names_stay_under_the_root(cli, root, pairs, run):
     assert not Path("/tmp/icanvas-escape").exists() and not (root.parent / "x").exists()
 
 
-def test_theme_names_are_checked_everywhere(cli, root):
+def test_theme_names_are_checked_everywhere(cli, root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # a relative default output would land here
     for args in (["edges", "--theme", "../x"], ["pair", "--theme", "../x"], ["train", "--theme", "../x"],
                  ["generate", "-", "--theme", "../x"]):
         result = cli("--root", root, *args, input=b"")
         assert result.exit_code == 2 and "Traceback" not in result.stderr, (args, result.stderr)
+        # one line that names the refused name, and nothing written anywhere: not outside the root, not in it
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, (args, result.stderr)
+        assert "theme" in result.stderr and "'../x'" in result.stderr, (args, result.stderr)
+        assert [p.name for p in tmp_path.iterdir()] == ["root"] and not list(root.iterdir()), args
+        assert not (tmp_path.parent / "x").exists()
 
 
 # ---- models and runs ----------------------------------------------------------------------------------------

@@ -57,3 +57,19 @@ def test_torch_free_modules_import_no_torch(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("ci", ["true", None, "1", "false"])
+def test_data_tests_fail_without_the_shared_data_under_ci_true_only(monkeypatch, ci):
+    """A CI run (CI=true, as GitHub Actions and GitLab set it) never passes with the data tests silently skipped;
+    elsewhere a checkout without ../shared skips them."""
+    from conftest import shared_missing
+
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises((pytest.fail.Exception, pytest.skip.Exception)) as outcome:   # either, to see which
+        shared_missing()
+    assert outcome.type is (pytest.fail.Exception if ci == "true" else pytest.skip.Exception)
+    assert "shared test data not found" in str(outcome.value)

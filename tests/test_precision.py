@@ -105,8 +105,9 @@ def test_bf16_keeps_pictures_close_and_sketch_fidelity_within_0_01(demo_model, h
     bf16 = Painter.from_pretrained(path, precision="bf16")
     normalized = [fp32.normalize(rgb) for _, rgb in drawings]
     diff = np.abs(np.stack(bf16.paint(normalized)).astype(int) - np.stack(fp32.paint(normalized)).astype(int))
-    # measured: mean 0.17, max 2 levels of 255 (unet_256 ngf 64 in benchmarks/generate.py: mean 0.22, max 2)
-    assert diff.mean() < 0.5 and diff.max() <= 4, (diff.mean(), diff.max())
+    # measured: mean 0.17, max 2 levels of 255 (unet_256 ngf 64 in benchmarks/generate.py: mean 0.22, max 2); on a
+    # CPU without native bf16, mean 0.20, max 1. Close, but not the same: bf16 did run
+    assert 0 < diff.mean() < 0.5 and diff.max() <= 4, (diff.mean(), diff.max())
 
     detector = EdgeDetector(hed_root, EdgeSettings(size=SIZE))
     scores = {p: compare_checkpoints([path], drawings, lambda size: detector.batch, precision=p).results[0]

@@ -77,3 +77,46 @@ def test_ctrl_c_stops_the_server_with_a_summary(tmp_path):
     assert server.proc.returncode == 0
     summary = json.loads(server.stdout.read_text())  # stdout holds the summary and nothing else
     assert summary["pictures"] == 1 and summary["refused"] == 1 and summary["themes"] == ["demo"]
+
+
+def test_serve_options_reach_the_service(tmp_path):
+    """--theme, --cors-origin, --max-pixels and --max-queue, as given on the command line, hold on a live server.
+    The shoes model is bigger (256 px, ngf 32: about 0.2 s a picture on one core) so that one picture keeps the
+    worker busy while the next requests arrive."""
+    root = tmp_path / "root"
+    install_tiny_model(root, "demo", size=64)
+    install_tiny_model(root, "shoes", size=256, ngf=32)
+    origin = "http://tablet.example"
+    small = png_bytes(drawing(side=64))
+    with LiveServer(root, tmp_path / "server.log", "--theme", "shoes", "--cors-origin", origin,
+                    "--max-pixels", "40000", "--max-queue", "1", "--max-batch", "1", "--max-wait-ms", "0") as live:
+        with httpx.Client(base_url=live.url, timeout=60) as client:
+            # --theme: only shoes is served, though demo is installed
+            assert client.get("/readyz").json()["themes"] == ["shoes"]
+            assert [t["name"] for t in client.get("/v1/themes").json()["themes"]] == ["shoes"]
+            unknown = generate(client, small)                          # theme demo
+            assert unknown.status_code == 404 and "installed: shoes" in unknown.json()["detail"]
+            # --cors-origin: that origin may call, no other
+            pre = client.options("/v1/generate", headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+            assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == origin
+            other = client.get("/v1/themes", headers={"Origin": "http://evil.example"})
+            assert "access-control-allow-origin" not in other.headers
+            # --max-pixels: 200 x 200 is the limit
+            assert generate(client, png_bytes(drawing(side=200)), theme="shoes").status_code == 200
+            big = generate(client, png_bytes(drawing(side=201)), theme="shoes")
+            assert big.status_code == 413 and "over the limit of 40,000 pixels" in big.json()["detail"]
+
+        # --max-queue 1: while one picture is made and one waits, the others are told to come back
+        def one(_: int) -> httpx.Response:
+            with httpx.Client(base_url=live.url, timeout=60) as c:
+                return generate(c, small, theme="shoes")
+
+        answers: list[httpx.Response] = []
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(3):   # a busy answer comes in the first round, unless the machine stalls the clients
+                answers += pool.map(one, range(8))
+                if any(a.status_code == 503 for a in answers):
+                    break
+    assert {a.status_code for a in answers} == {200, 503}, [a.status_code for a in answers]
+    busy = next(a for a in answers if a.status_code == 503)
+    assert busy.headers["retry-after"] == "1" and "1 requests already waiting" in busy.json()["detail"]

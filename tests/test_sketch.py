@@ -191,7 +191,9 @@ def test_augment_moves_edges_toward_hand_drawings_but_keeps_the_drawing(shared_d
     ratio = np.array(widths) / np.median(base)
     assert ratio.min() < 1.1 and ratio.max() > 1.8                 # thin and marker-thick strokes both occur
     assert 0.6 < np.mean([s.f for s in scores]) < 0.99             # changed, but still the same shoe
-    assert min(s.recall for s in scores) < np.mean([s.recall for s in scores])  # some lose parts
+    # some lose parts, none loses the shoe: measured min recall 0.79 (mean 0.96); with nothing erased or
+    # dropped the min is 0.93
+    assert 0.6 < min(s.recall for s in scores) < 0.9
 
 
 # ---- normalisation with colour (colour hints: tests/test_hints.py) -------------------------------------------
