@@ -34,6 +34,7 @@ pairs=()   # held-out pairs add photo scores; a tiny demo may have none
 compgen -G "$root/data/demo/pairs/val/*.png" >/dev/null && pairs=(--pairs "$root/data/demo/pairs/val")
 icanvas compare "$root/runs/demo/main" --sketches "$here/sketches" "${pairs[@]}" -o "$root/reports/compare" --select
 icanvas generate "$here/sketches" --theme demo -o "$root/generated" --force
+icanvas generate "$here/sketches" --theme demo -o "$root/variations" --variations 1 --seed 1 --force   # other colours
 "$python" "$here/lifecycle_report.py" --root "$root" --theme demo --run main --compare "$root/reports/compare" \
   --sketches "$here/sketches" --generated "$root/generated" -o "$root/report.html"
 echo "The life cycle, stage by stage: $root/report.html (serve the model with: icanvas --root $root serve)"

@@ -1,8 +1,9 @@
 """The README's strip of hand-drawn sketches and the pictures the main job's model drew from them, one row per
-folder (the line drawings, then colour/: the same kind of drawings with crayon colour):
+folder (the line drawings, then colour/: the same kind of drawings with crayon colour); with --variations, each
+sketch's other colouring (NAME_v1.png) beside its picture:
 
     python examples/pictures_strip.py --sketches examples/sketches --generated icanvas-home/generated \
-        -o docs/main_job_pictures.png
+        --variations icanvas-home/variations -o docs/main_job_pictures.png
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sketches", type=Path, required=True)
     ap.add_argument("--generated", type=Path, required=True)
+    ap.add_argument("--variations", type=Path, help="a folder of NAME_v1.png: another colouring of each")
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--side", type=int, default=128)
     args = ap.parse_args()
     rows: dict[Path, list[np.ndarray]] = {}
     for sketch in find_images([args.sketches]):
         name = sketch.relative_to(args.sketches).with_suffix("")
-        for path in (sketch, args.generated / f"{name}.png"):
+        paths = [sketch, args.generated / f"{name}.png"]
+        if args.variations is not None:
+            paths.append(args.variations / f"{name}_v1.png")
+        for path in paths:
             cell = Image.fromarray(load_rgb(path)).resize((args.side, args.side), Image.Resampling.LANCZOS)
             rows.setdefault(name.parent, []).append(np.asarray(cell))
     width = max(len(cells) for cells in rows.values()) * args.side

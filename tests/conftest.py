@@ -129,6 +129,9 @@ MARKS: dict[str, tuple[str, ...]] = {
     "test_hint_model.py::test_the_picture_takes_the_crayons_colour_and_ignores_it_with_no_hints": ("slow",),
     "test_hint_model.py::test_generate_writes_the_hint_layer_it_read": ("slow",),
     "test_hint_model.py::test_generate_with_no_hints_reads_the_crayon_as_a_line": ("slow",),
+    "test_colouring.py::test_a_line_drawing_comes_back_in_colour_and_variations_are_colourings": ("slow",),
+    "test_colouring.py::test_a_model_whose_colour_book_is_broken_is_named_and_still_runs_without": ("slow",),
+    "test_colouring.py::test_an_export_carries_the_book_and_colours_on_onnxruntime": ("slow",),
 }
 
 

@@ -203,3 +203,79 @@ def test_a_crayon_layer_of_another_size_is_refused():
         crayon_layer(np.zeros((10, 10, 4), np.uint8), (20, 20))
     with pytest.raises(BadInput, match="RGBA"):
         crayon_layer(np.zeros((20, 20, 3), np.uint8), (20, 20))
+
+
+# ---- end to end: a hint model with its colour book --------------------------------------------------------------
+
+def _line_drawing(side: int = 256) -> np.ndarray:
+    img = Image.new("RGB", (side, side), "white")
+    pen = ImageDraw.Draw(img)
+    pen.ellipse([40, 60, 150, 170], outline="black", width=3)
+    pen.ellipse([150, 110, 230, 200], outline="black", width=3)
+    return np.asarray(img).copy()
+
+
+@pytest.fixture(scope="module")
+def installed(hint_model, tmp_path_factory) -> Path:
+    from icanvas.pix2pix.checkpoints import install_model
+    root = tmp_path_factory.mktemp("coloured") / "root"
+    install_model(root, Path(hint_model))
+    return root
+
+
+def test_a_line_drawing_comes_back_in_colour_and_variations_are_colourings(installed, cli, tmp_path):
+    import json
+    model = installed / "models" / "demo"
+    assert (model / BOOK_NAME).is_file()
+    assert json.loads((model / "model.json").read_text())["colouring"]["file"] == BOOK_NAME
+    sketch = tmp_path / "lines.png"
+    Image.fromarray(_line_drawing()).save(sketch)
+    r = cli("--root", installed, "generate", sketch, "-o", tmp_path / "auto.png", "--json", "--save-normalized")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["colouring"] == "exemplar"
+    chosen = np.asarray(Image.open(tmp_path / "auto_chosen.png"))          # the colours it chose, as a layer
+    assert chosen.shape[2] == 4 and chosen[..., 3].any() and not (tmp_path / "auto_hints.png").exists()
+    r = cli("--root", installed, "-q", "generate", sketch, "-o", tmp_path / "plain.png", "--no-auto-colour")
+    assert r.exit_code == 0, r.stderr
+    r = cli("--root", installed, "-q", "generate", sketch, "-o", tmp_path / "v", "--variations", "3")
+    assert r.exit_code == 0, r.stderr
+    auto, plain = (np.asarray(Image.open(tmp_path / f"{n}.png"), np.float32) for n in ("auto", "plain"))
+    saturation = lambda p: float((p.max(2) - p.min(2)).mean())   # noqa: E731
+    assert saturation(auto) > saturation(plain) + 10               # coloured, not the lines' grey average
+    pictures = [np.asarray(Image.open(tmp_path / "v" / f"lines_v{i}.png"), np.float32) for i in (1, 2, 3)]
+    differences = [np.abs(a - b).mean() for a in pictures for b in pictures if a is not b]
+    assert max(differences) > 8                                    # other colours...
+    again = cli("--root", installed, "-q", "generate", sketch, "-o", tmp_path / "w", "--variations", "3")
+    assert again.exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "w" / "lines_v2.png")), pictures[1].astype(np.uint8))
+
+
+def test_a_model_whose_colour_book_is_broken_is_named_and_still_runs_without(installed, cli, tmp_path):
+    import shutil
+    root = tmp_path / "root"
+    shutil.copytree(installed, root)
+    book = root / "models" / "demo" / BOOK_NAME
+    book.write_bytes(book.read_bytes()[:100])
+    sketch = tmp_path / "lines.png"
+    Image.fromarray(_line_drawing()).save(sketch)
+    r = cli("--root", root, "generate", sketch, "-o", tmp_path / "a.png")
+    assert r.exit_code == 2 and f"{book}: unreadable colour data" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "a.png").exists()
+    book.unlink()
+    r = cli("--root", root, "generate", sketch, "-o", tmp_path / "a.png")
+    assert r.exit_code == 2 and "colour data is missing" in r.stderr
+    r = cli("--root", root, "generate", sketch, "-o", tmp_path / "a.png", "--no-auto-colour")
+    assert r.exit_code == 0 and (tmp_path / "a.png").is_file()
+
+
+def test_an_export_carries_the_book_and_colours_on_onnxruntime(installed, cli, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from icanvas.pipeline.painter import Painter
+    out = tmp_path / "exported"
+    r = cli("--root", installed, "export", "demo", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    assert (out / BOOK_NAME).is_file()
+    painter = Painter.from_pretrained(out)
+    assert painter.engine == "onnxruntime" and painter.variations
+    one, two = painter(_line_drawing(), variation=0), painter(_line_drawing(), variation=5)
+    assert one.shape == two.shape and np.array_equal(one, painter(_line_drawing(), variation=0))

@@ -58,7 +58,7 @@ def test_generate_and_serve_report_what_they_picked(cli, root, tmp_path):
 
     with TestClient(create_app(root, settings=ServerSettings(precision="fp32"))) as client:
         assert client.get("/readyz").json()["runtime"] == {"demo": {"engine": "torch", "precision": "fp32",
-                                                                    "device": "cpu"}}
+                                                                    "device": "cpu", "colouring": "off"}}
     with TestClient(create_app(root)) as client:
         assert client.get("/readyz").json()["runtime"]["demo"]["precision"] == auto
 

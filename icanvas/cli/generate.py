@@ -28,9 +28,10 @@ def generate(
                                    help="N different pictures per sketch, as NAME_v1..vN: N colourings of a line "
                                         "drawing (dropout for models that do not colour)."),
     seed: int = typer.Option(0, "--seed", help="First seed for --variations (the same seed gives the same picture)."),
-    auto_colour: bool = typer.Option(True, "--auto-colour/--no-auto-colour",
-                                     help="Choose colours for the parts of a drawing left without crayon, from the "
-                                          "theme's photos (models trained with hints)."),
+    no_auto_colour: bool = typer.Option(False, "--no-auto-colour",
+                                        help="Paint the parts a child left without crayon as the model does from "
+                                             "lines alone (default: choose colours for them from the theme's "
+                                             "photos, for models trained with hints)."),
     normalize: bool = typer.Option(True, "--normalize/--no-normalize",
                                    help="Normalise drawings to the model's training sketches (all steps below)."),
     polarity: bool = typer.Option(True, "--polarity/--no-polarity", help="Detect light lines on a dark canvas."),
@@ -47,7 +48,8 @@ def generate(
                                                 "black and brown too."),
     save_normalized: bool = typer.Option(False, "--save-normalized",
                                          help="Also write the normalised sketch the model sees (NAME_normalized.png) "
-                                              "and the colour it read and chose (NAME_hints.png)."),
+                                              "the crayon colour it read (NAME_hints.png) and the colours it chose "
+                                              "(NAME_chosen.png)."),
     device: str = typer.Option("auto", "--device", callback=device_option, help="auto, cpu or cuda."),
     precision: str = typer.Option("auto", "--precision", callback=precision_option,
                                   help="auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32 or bf16."),
@@ -70,7 +72,7 @@ def generate(
         result = generate_pictures(sketches, out, root=st.root, theme=theme, checkpoint=checkpoint, device=device,
                                    precision=precision, engine=engine,
                                    variations=variations, seed=seed, size=size, options=options, force=force,
-                                   save_normalized=save_normalized, stdin=stdin, auto_colour=auto_colour,
+                                   save_normalized=save_normalized, stdin=stdin, auto_colour=not no_auto_colour,
                                    crayons=crayons,
                                    on_progress=on_progress)
     report, painter = result.report, result.painter

@@ -109,9 +109,10 @@ def plan_pictures(inputs: Sequence[str], out: str, *, variations: int = 0, stdin
     return jobs, refused
 
 
-def hints_path(normalized: Path) -> Path:
-    """Where --save-normalized writes the hint layer beside NAME_normalized.png: NAME_hints.png."""
-    return normalized.with_name(normalized.name.removesuffix("_normalized.png") + "_hints.png")
+def hints_path(normalized: Path, kind: str = "hints") -> Path:
+    """Where --save-normalized writes a hint layer beside NAME_normalized.png: NAME_hints.png (the crayon read),
+    NAME_chosen.png (the colours chosen for the blank parts)."""
+    return normalized.with_name(normalized.name.removesuffix("_normalized.png") + f"_{kind}.png")
 
 
 def paint_jobs(painter: Painter, jobs: Sequence[PictureJob], *, seeds: Sequence[int | None] = (None,),
@@ -152,9 +153,11 @@ def paint_jobs(painter: Painter, jobs: Sequence[PictureJob], *, seeds: Sequence[
                         report.written.append(str(output))
                 if job.normalized is not None:
                     save_png(drawing.lines, job.normalized)
-                    colour = painter.colour(drawing).colour()
-                    if colour is not None:   # the crayon colour the model read, and chosen: RGB + mask as alpha
-                        save_png(colour, hints_path(job.normalized))
+                    if drawing.hints is not None:   # the crayon colour the model read: RGB + mask as alpha
+                        save_png(drawing.hints, hints_path(job.normalized))
+                    chosen = painter.colour(drawing).chosen
+                    if chosen is not None and chosen[:, :, 3].any():   # and the colours chosen for the rest
+                        save_png(chosen, hints_path(job.normalized, "chosen"))
                 report.done += 1
             except OSError as exc:
                 report.failed.append(Failure(job.name, f"cannot write output ({exc})"))

@@ -45,6 +45,7 @@ LAYOUT = 32          # side of the layout embedding
 REACH = LAYOUT / 4   # distances to the lines are truncated here (a line farther than this is simply absent)
 FLAT = 64            # side of a stored flattened photo
 NEAREST = 6          # a seed chooses among this many nearest exemplars or parts
+SHORTLIST = 32       # exemplars nearest as the drawing lies, tried at every placement
 DAB = 0.04           # radius of a chosen colour's dab, as a share of the side (at most the part's depth)
 SCALES = (0.8, 0.9, 1.0, 1.12)   # placements of a drawing over an exemplar: scale about the centre,
 SHIFTS = (-0.12, -0.06, 0.0, 0.06, 0.12)   # and shifts as a share of the side
@@ -110,19 +111,21 @@ def _ink(lines: np.ndarray) -> np.ndarray:
     return (ink_of(lines) > LINE_LEVEL).astype(np.float32)
 
 
-def _layout_of_ink(ink: np.ndarray) -> np.ndarray:
-    small = cv2.resize(ink, (LAYOUT, LAYOUT), interpolation=cv2.INTER_AREA) > 0.05
-    if not small.any():
-        return np.ones(LAYOUT * LAYOUT, np.float32)
-    distance = cv2.distanceTransform((~small).astype(np.uint8), cv2.DIST_L2, 3)
-    return (np.minimum(distance, REACH) / REACH).ravel().astype(np.float32)
+def _layouts_of_inks(inks: Iterable[np.ndarray]) -> np.ndarray:
+    """The layouts (K x LAYOUT^2) of ink maps (float, 1 = line): see layout_of. No ink: all 1 (no line near)."""
+    out = []
+    for ink in inks:
+        paper = (cv2.resize(ink, (LAYOUT, LAYOUT), interpolation=cv2.INTER_AREA) <= 0.05).astype(np.uint8)
+        out.append(cv2.distanceTransform(paper, cv2.DIST_L2, 3) if not paper.all() else np.full_like(paper, REACH,
+                                                                                                  np.float32))
+    return (np.minimum(np.stack(out), REACH) / REACH).reshape(len(out), -1).astype(np.float32)
 
 
 def layout_of(lines: np.ndarray) -> np.ndarray:
     """The layout embedding of a drawing (HxW uint8, 255 paper): the distance to its lines on a LAYOUT grid,
     truncated at REACH and scaled to 0..1 (LAYOUT^2 float32). Two drawings with lines in the same places are near,
     whatever the lines' width or faintness."""
-    return _layout_of_ink(_ink(lines))
+    return _layouts_of_inks([_ink(lines)])[0]
 
 
 def part_places(parts: np.ndarray, count: int) -> np.ndarray:
@@ -192,27 +195,34 @@ def _placements(side: int) -> list[np.ndarray]:
     (a child draws the head smaller or higher than the photos have it)."""
     c = (side - 1) / 2
     return [np.float32([[s, 0, c - s * c + dx * side], [0, s, c - s * c + dy * side]])
-            for s in SCALES for dy in SHIFTS for dx in SHIFTS[1:-1]]
+            for s, dy, dx in sorted(((s, dy, dx) for s in SCALES for dy in SHIFTS for dx in SHIFTS[1:-1]),
+                                    key=lambda p: (p != (1.0, 0.0, 0.0)))]    # as the drawing lies, first
 
 
 def _alignments(book: ColourBook, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(chamfer cost of each exemplar at its best placement, N; that placement's index, N). The cost is the mean
     distance from the drawing's lines to the exemplar's plus half the reverse: the drawing's few lines should lie
-    on the photo's, which may have more."""
+    on the photo's, which may have more. Every exemplar is scored as the drawing lies; the SHORTLIST nearest then
+    at every placement (the rest keep their first cost, placement 0: as the drawing lies)."""
     ink = cv2.resize(_ink(lines), (2 * LAYOUT, 2 * LAYOUT), interpolation=cv2.INTER_AREA)
     placements = _placements(2 * LAYOUT)
-    theirs_ink = (book.layouts == 0).astype(np.float32)                               # N x L
-    ours, ours_ink = [], []
-    for a in placements:
-        layout = _layout_of_ink(cv2.warpAffine(ink, a, ink.shape[::-1], flags=cv2.INTER_LINEAR))
-        ours.append(layout)
-        ours_ink.append((layout == 0).astype(np.float32))
-    ours, ours_ink = np.stack(ours), np.stack(ours_ink)                                 # P x L
-    forward = (ours_ink @ book.layouts.T) / np.maximum(ours_ink.sum(1, keepdims=True), 1)
+    ours = _layouts_of_inks(cv2.warpAffine(ink, a, ink.shape[::-1], flags=cv2.INTER_LINEAR)
+                            for a in placements)                                        # P x L
+    cost = _chamfer(ours[:1], book.layouts)[0]
+    best = np.zeros(len(cost), np.int64)
+    shortlist = np.argsort(cost)[:SHORTLIST]
+    costs = _chamfer(ours, book.layouts[shortlist])                                     # P x S
+    best[shortlist] = costs.argmin(0)
+    cost[shortlist] = costs.min(0)
+    return cost, best
+
+
+def _chamfer(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """Chamfer costs (P x N) between layouts (P x L, N x L; 0 on a line)."""
+    ours_ink, theirs_ink = (ours == 0).astype(np.float32), (theirs == 0).astype(np.float32)
+    forward = (ours_ink @ theirs.T) / np.maximum(ours_ink.sum(1, keepdims=True), 1)
     backward = (ours @ theirs_ink.T) / np.maximum(theirs_ink.sum(1)[None], 1)
-    cost = forward + 0.5 * backward                                                     # P x N
-    best = cost.argmin(0)
-    return cost[best, np.arange(cost.shape[1])], best
+    return forward + 0.5 * backward
 
 
 def _pick(order: np.ndarray, seed: int | None) -> int:
