@@ -8,16 +8,17 @@ part, which the fill (sketch.fill) spreads over the part exactly as it spreads a
 The colours come from the theme's training pairs, collected once at training into a `ColourBook` that travels
 with the model (colours.safetensors beside the weights; never a download):
 
-- exemplar (the default): each training drawing's layout (the distance to its lines, coarse) and its photo
-  flattened over the drawing's own parts (each part its photo's median colour). A drawing takes the colours of the
-  exemplar whose layout is nearest (a seed picks among the nearest few): each blank part gets the flattened colour
-  that covers most of it, so every colour is one a real photo has in that place, and the parts of one drawing go
-  together (one photo's skin, hair, shirt and background). Where the child coloured parts, the exemplars whose
-  colours agree with the child's are preferred.
-- palette: every part of every training drawing with its place and size; a blank part takes the colour of one of
-  the training parts nearest in place and size, each part on its own.
+- palette (the default): every region (the paper between closed lines) of every training drawing, with its place
+  and size and its photo's median colour; a blank region takes the colour of the training region nearest in
+  place and size (a seed: of one of the nearest few), each region on its own.
+- exemplar: each training drawing's layout (the distance to its lines, coarse) and its photo flattened over the
+  drawing's own parts. A drawing is laid over each at a few scales and shifts and takes the colours of the
+  nearest (a seed picks among the nearest few): each blank region gets the flattened colour at its heart, so the
+  regions of one drawing go together (one photo's skin, hair, shirt and background). Where the child coloured
+  parts, the exemplars whose colours agree with the child's are preferred.
 
-benchmarks/colouring.py measures both on hand-drawn doodles (docs/colouring.md).
+benchmarks/colouring.py measures both on hand-drawn doodles: on the demo's, palette scored more realistic
+(docs/colouring.md).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from icanvas.sketch.hints import empty_hints
 from icanvas.sketch.lines import LINE_LEVEL, ink_of
 
 BOOK_NAME = "colours.safetensors"
-METHODS = ("exemplar", "palette")
+METHODS = ("palette", "exemplar")   # the first is the default (benchmarks/colouring.py, docs/colouring.md)
 LAYOUT = 32          # side of the layout embedding
 REACH = LAYOUT / 4   # distances to the lines are truncated here (a line farther than this is simply absent)
 FLAT = 64            # side of a stored flattened photo
@@ -49,8 +50,8 @@ SHORTLIST = 32       # exemplars nearest as the drawing lies, tried at every pla
 DAB = 0.04           # radius of a chosen colour's dab, as a share of the side (at most the part's depth)
 SCALES = (0.8, 0.9, 1.0, 1.12)   # placements of a drawing over an exemplar: scale about the centre,
 SHIFTS = (-0.12, -0.06, 0.0, 0.06, 0.12)   # and shifts as a share of the side
-COLOUR_WEIGHT = 1.0
-PLACE_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0], np.float32)   # palette: a region at the frame takes one from there  # exemplar ranking: layout distance (in its median over the book) + this x child agreement
+COLOUR_WEIGHT = 1.0  # exemplar ranking: chamfer cost (over its median) + this x disagreement with the child
+PLACE_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0], np.float32)   # palette: a region at the frame takes one from there
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class ColourBook:
     part_places: np.ndarray    # M x 4 float32, every region of every drawing: centre y, centre x,
                                # sqrt(area share), touches the frame
     part_colours: np.ndarray   # M x 3 uint8: the photo's median over each
-    method: str = "exemplar"
+    method: str = METHODS[0]
 
     def __len__(self) -> int:
         return len(self.layouts)
@@ -98,7 +99,7 @@ class ColourBook:
         n, m = len(arrays["layouts"]), len(arrays["part_places"])
         if n == 0 or len(arrays["pictures"]) != n or len(arrays["part_colours"]) != m or m == 0:
             raise BadInput(f"{path}: unreadable colour data (inconsistent or empty tables)")
-        method = method or "exemplar"
+        method = method or METHODS[0]
         if method not in METHODS:
             raise BadInput(f"colouring method '{method}': choose one of {', '.join(METHODS)}")
         return cls(arrays["layouts"].astype(np.float32), arrays["pictures"].astype(np.uint8),
@@ -260,8 +261,8 @@ def _exemplar_colours(book: ColourBook, lines: np.ndarray, regions: np.ndarray, 
 def _palette_colours(book: ColourBook, regions: np.ndarray, count: int, seed: int | None) -> np.ndarray:
     out = np.zeros((count, 3), np.uint8)
     for i, place in enumerate(part_places(regions, count)):
-        distance = np.abs(book.part_places - place) @ PLACE_WEIGHTS
-        out[i] = book.part_colours[_pick(np.argsort(distance), None if seed is None else seed * 1000 + i)]
+        order = np.argsort(np.abs(book.part_places - place) @ PLACE_WEIGHTS)
+        out[i] = book.part_colours[_pick(order, None if seed is None else seed * 1000 + i)]
     return out
 
 
