@@ -51,6 +51,8 @@ DAB = 0.04           # radius of a chosen colour's dab, as a share of the side (
 SCALES = (0.8, 0.9, 1.0, 1.12)   # placements of a drawing over an exemplar: scale about the centre,
 SHIFTS = (-0.12, -0.06, 0.0, 0.06, 0.12)   # and shifts as a share of the side
 COLOUR_WEIGHT = 1.0  # exemplar ranking: chamfer cost (over its median) + this x disagreement with the child
+AGREE = 20.0         # palette: a training region agrees with the child's crayon within this CIEDE76
+DISAGREE = 0.5       # ... and the other drawings' regions count as this much farther
 PLACE_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0], np.float32)   # palette: a region at the frame takes one from there
 
 
@@ -63,6 +65,7 @@ class ColourBook:
     part_places: np.ndarray    # M x 4 float32, every region of every drawing: centre y, centre x,
                                # sqrt(area share), touches the frame
     part_colours: np.ndarray   # M x 3 uint8: the photo's median over each
+    part_owners: np.ndarray    # M int32: the training drawing each region is of (0..N-1)
     method: str = METHODS[0]
 
     def __len__(self) -> int:
@@ -71,7 +74,7 @@ class ColourBook:
     def save(self, path: Path) -> Path:
         """Write the book as safetensors (plain arrays, nothing to unpickle), atomically."""
         tensors = {"layouts": self.layouts, "pictures": self.pictures, "part_places": self.part_places,
-                   "part_colours": self.part_colours}
+                   "part_colours": self.part_colours, "part_owners": self.part_owners}
         with atomic_path(Path(path), durable=True) as tmp:
             save_file(tensors, str(tmp), metadata={"method": self.method, "layout": str(LAYOUT),
                                                   "flat": str(FLAT)})
@@ -90,20 +93,23 @@ class ColourBook:
         except (SafetensorError, OSError, ValueError) as exc:
             raise BadInput(f"{path}: unreadable colour data ({exc})") from None
         shapes = {"layouts": (None, LAYOUT * LAYOUT), "pictures": (None, FLAT, FLAT, 3),
-                  "part_places": (None, 4), "part_colours": (None, 3)}
+                  "part_places": (None, 4), "part_colours": (None, 3), "part_owners": (None,)}
         for name, shape in shapes.items():
             a = arrays.get(name)
             if a is None or a.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, a.shape)):
                 raise BadInput(f"{path}: unreadable colour data ({name}: expected shape {shape}, "
                                f"got {None if a is None else a.shape})")
         n, m = len(arrays["layouts"]), len(arrays["part_places"])
-        if n == 0 or len(arrays["pictures"]) != n or len(arrays["part_colours"]) != m or m == 0:
+        owners = arrays["part_owners"]
+        if n == 0 or len(arrays["pictures"]) != n or m == 0 or len(arrays["part_colours"]) != m \
+                or len(owners) != m or owners.min() < 0 or owners.max() >= n:
             raise BadInput(f"{path}: unreadable colour data (inconsistent or empty tables)")
         method = method or METHODS[0]
         if method not in METHODS:
             raise BadInput(f"colouring method '{method}': choose one of {', '.join(METHODS)}")
         return cls(arrays["layouts"].astype(np.float32), arrays["pictures"].astype(np.uint8),
-                   arrays["part_places"].astype(np.float32), arrays["part_colours"].astype(np.uint8), method)
+                   arrays["part_places"].astype(np.float32), arrays["part_colours"].astype(np.uint8),
+                   owners.astype(np.int32), method)
 
 
 # ---- what a drawing looks like to the book --------------------------------------------------------------------
@@ -157,7 +163,7 @@ def _flatten(photo: np.ndarray, parts: np.ndarray, count: int) -> np.ndarray:
 
 def build_colour_book(pairs: Iterable[tuple[np.ndarray, np.ndarray]], size: int) -> ColourBook:
     """A book from training pairs (sketch HxW uint8 255 paper, photo HxWx3 uint8), read at the model size."""
-    layouts, pictures, places, colours = [], [], [], []
+    layouts, pictures, places, colours, owners = [], [], [], [], []
     for sketch, photo in pairs:
         sketch = cv2.resize(sketch, (size, size), interpolation=cv2.INTER_AREA)
         photo = cv2.resize(np.ascontiguousarray(photo[..., :3]), (size, size), interpolation=cv2.INTER_AREA)
@@ -171,9 +177,11 @@ def build_colour_book(pairs: Iterable[tuple[np.ndarray, np.ndarray]], size: int)
         regions, region_count = ndimage.label(found.paper)
         places.append(part_places(regions, region_count))
         colours.append(_medians(photo, regions, region_count))
+        owners.append(np.full(region_count, len(layouts) - 1, np.int32))
     if not layouts:
         raise BadInput("no training pair has a part to take colour from (blank drawings?)")
-    return ColourBook(np.stack(layouts), np.stack(pictures), np.concatenate(places), np.concatenate(colours))
+    return ColourBook(np.stack(layouts), np.stack(pictures), np.concatenate(places), np.concatenate(colours),
+                      np.concatenate(owners))
 
 
 # ---- choosing colours -----------------------------------------------------------------------------------------
@@ -258,11 +266,26 @@ def _exemplar_colours(book: ColourBook, lines: np.ndarray, regions: np.ndarray, 
     return _hearts(regions, count, picture(_pick(order, seed)), depth)
 
 
-def _palette_colours(book: ColourBook, regions: np.ndarray, count: int, seed: int | None) -> np.ndarray:
+def _palette_colours(book: ColourBook, regions: np.ndarray, blank: np.ndarray, count: int,
+                     hints: np.ndarray | None, seed: int | None) -> np.ndarray:
+    distances = np.stack([np.abs(book.part_places - place) @ PLACE_WEIGHTS
+                          for place in part_places(blank, count)])                          # count x M
+    # where the child coloured, prefer the training drawings whose region there had the child's colour
+    mask = (hints[..., 3] > 127) & (regions > 0) if hints is not None else None
+    if mask is not None and mask.any():
+        ids = np.unique(regions[mask])
+        coloured = np.where(np.isin(regions, ids), np.searchsorted(ids, regions) + 1, 0)   # labelled 1..K
+        crayon = np.where(mask, coloured, 0)
+        agree = np.zeros(len(book), bool)
+        for where, colour in zip(part_places(coloured, len(ids)), _medians(hints[..., :3], crayon, len(ids))):
+            near = np.argsort(np.abs(book.part_places - where) @ PLACE_WEIGHTS)[:8 * NEAREST]
+            lab = rgb2lab(np.concatenate([colour[None], book.part_colours[near]])[None] / 255.0)[0]
+            agree[book.part_owners[near[np.linalg.norm(lab[1:] - lab[0], axis=1) < AGREE]]] = True
+        if agree.any():
+            distances = distances + np.where(agree[book.part_owners], 0.0, DISAGREE)[None]
     out = np.zeros((count, 3), np.uint8)
-    for i, place in enumerate(part_places(regions, count)):
-        order = np.argsort(np.abs(book.part_places - place) @ PLACE_WEIGHTS)
-        out[i] = book.part_colours[_pick(order, None if seed is None else seed * 1000 + i)]
+    for i, distance in enumerate(distances):
+        out[i] = book.part_colours[_pick(np.argsort(distance), None if seed is None else seed * 1000 + i)]
     return out
 
 
@@ -293,7 +316,7 @@ def auto_colour(lines: np.ndarray, book: ColourBook, hints: np.ndarray | None = 
     blank = np.where(given[parts], 0, regions)   # what is left to colour, region by region
     depth = found.distance
     if book.method == "palette":
-        colours = _palette_colours(book, blank, region_count, seed)
+        colours = _palette_colours(book, regions, blank, region_count, hints, seed)
     else:
         colours = _exemplar_colours(book, lines, blank, region_count, depth, hints, seed)
     # a dab at the deepest point of each blank part, as wide as the part allows
