@@ -232,7 +232,7 @@ def test_a_line_drawing_comes_back_in_colour_and_variations_are_colourings(insta
     Image.fromarray(_line_drawing()).save(sketch)
     r = cli("--root", installed, "generate", sketch, "-o", tmp_path / "auto.png", "--json", "--save-normalized")
     assert r.exit_code == 0, r.stderr
-    assert json.loads(r.stdout)["colouring"] == "palette"
+    assert json.loads(r.stdout)["colouring"] == "palette"                   # the demo theme's (core.themes)
     chosen = np.asarray(Image.open(tmp_path / "auto_chosen.png"))          # the colours it chose, as a layer
     assert chosen.shape[2] == 4 and chosen[..., 3].any() and not (tmp_path / "auto_hints.png").exists()
     r = cli("--root", installed, "-q", "generate", sketch, "-o", tmp_path / "plain.png", "--no-auto-colour")

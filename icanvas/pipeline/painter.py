@@ -37,7 +37,7 @@ from icanvas.pix2pix.checkpoints import (
 )
 from icanvas.pix2pix.inputs import encode_input, hint_layers
 from icanvas.pix2pix.networks import GeneratorConfig
-from icanvas.sketch.colouring import BOOK_NAME, ColourBook, auto_colour
+from icanvas.sketch.colouring import BOOK_NAME, ColourBook, auto_colour, method_for
 from icanvas.sketch.hints import empty_hints
 from icanvas.sketch.normalize import Drawing, NormalizeOptions, normalize_drawing, normalize_sketch
 
@@ -262,4 +262,4 @@ def _colour_book(path: Path, method: str | None) -> ColourBook | None:
             return None
         return ColourBook.load(path / declared.get("file", BOOK_NAME), method or declared.get("method"))
     book = run_colour_book(path)
-    return ColourBook.load(book, method) if book.is_file() else None
+    return ColourBook.load(book, method or method_for(read_info(path).theme)) if book.is_file() else None

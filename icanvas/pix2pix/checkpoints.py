@@ -21,7 +21,7 @@ from icanvas.core.errors import BadInput, IcanvasError, NotFound
 from icanvas.core.io import atomic_path, write_bytes_atomic, write_json_atomic
 from icanvas.core.paths import check_name, model_dir
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, per_image_statistics
-from icanvas.sketch.colouring import BOOK_NAME, METHODS, ColourBook
+from icanvas.sketch.colouring import BOOK_NAME, ColourBook, method_for
 
 META_KEY = "icanvas_model"
 WEIGHTS_NAME = "generator.safetensors"
@@ -136,7 +136,8 @@ def install_model(root: Path, checkpoint: Path, *, metrics: dict | None = None, 
         save_file(weights, str(tmp), metadata={META_KEY: json.dumps(info.to_dict())})
     book = run_colour_book(checkpoint)
     if book.is_file():
-        info.colouring = {"file": BOOK_NAME, "method": METHODS[0], "exemplars": len(ColourBook.load(book))}
+        info.colouring = {"file": BOOK_NAME, "method": method_for(info.theme),
+                          "exemplars": len(ColourBook.load(book))}
         write_bytes_atomic(target / BOOK_NAME, book.read_bytes())
     else:
         info.colouring = {}

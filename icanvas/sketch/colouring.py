@@ -8,17 +8,19 @@ part, which the fill (sketch.fill) spreads over the part exactly as it spreads a
 The colours come from the theme's training pairs, collected once at training into a `ColourBook` that travels
 with the model (colours.safetensors beside the weights; never a download):
 
-- palette (the default): every region (the paper between closed lines) of every training drawing, with its place
-  and size and its photo's median colour; a blank region takes the colour of the training region nearest in
-  place and size (a seed: of one of the nearest few), each region on its own.
-- exemplar: each training drawing's layout (the distance to its lines, coarse) and its photo flattened over the
-  drawing's own parts. A drawing is laid over each at a few scales and shifts and takes the colours of the
-  nearest (a seed picks among the nearest few): each blank region gets the flattened colour at its heart, so the
-  regions of one drawing go together (one photo's skin, hair, shirt and background). Where the child coloured
-  parts, the exemplars whose colours agree with the child's are preferred.
+- exemplar (the default): each training drawing's layout (the distance to its lines, coarse) and its photo
+  flattened over the drawing's own parts. A drawing is laid over each at a few scales and shifts and takes the
+  colours of the nearest (a seed picks among the nearest few): each blank region gets the flattened colour at its
+  heart, so the regions of one drawing go together (one photo's colours). Where the child coloured parts, the
+  exemplars whose colours agree with the child's are preferred.
+- palette: every region (the paper between closed lines) of every training drawing, with its place and size and
+  its photo's median colour; a blank region takes the colour of the training region nearest in place and size
+  (a seed: of one of the nearest few), each region on its own, preferring the drawings that agree with the
+  child's crayon.
 
-benchmarks/colouring.py measures both on hand-drawn doodles: on the demo's, palette scored more realistic
-(docs/colouring.md).
+benchmarks/colouring.py measures both on hand-drawn doodles: exemplar was more realistic on shoes, palette on
+the demo's faces, whose skin, hair, shirt and background are drawn independently (docs/colouring.md); the theme
+table says which a theme uses.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from skimage.color import rgb2lab
 
 from icanvas.core.errors import BadInput
 from icanvas.core.io import atomic_path
+from icanvas.core.themes import THEMES
 from icanvas.sketch.fill import parts_of
 from icanvas.sketch.hints import empty_hints
 from icanvas.sketch.lines import LINE_LEVEL, ink_of
 
 BOOK_NAME = "colours.safetensors"
-METHODS = ("palette", "exemplar")   # the first is the default (benchmarks/colouring.py, docs/colouring.md)
+METHODS = ("exemplar", "palette")
+DEFAULT_METHOD = "exemplar"   # the theme table may choose another for its theme (core.themes.Theme.colouring)
 LAYOUT = 32          # side of the layout embedding
 REACH = LAYOUT / 4   # distances to the lines are truncated here (a line farther than this is simply absent)
 FLAT = 64            # side of a stored flattened photo
@@ -66,7 +70,7 @@ class ColourBook:
                                # sqrt(area share), touches the frame
     part_colours: np.ndarray   # M x 3 uint8: the photo's median over each
     part_owners: np.ndarray    # M int32: the training drawing each region is of (0..N-1)
-    method: str = METHODS[0]
+    method: str = DEFAULT_METHOD
 
     def __len__(self) -> int:
         return len(self.layouts)
@@ -104,12 +108,17 @@ class ColourBook:
         if n == 0 or len(arrays["pictures"]) != n or m == 0 or len(arrays["part_colours"]) != m \
                 or len(owners) != m or owners.min() < 0 or owners.max() >= n:
             raise BadInput(f"{path}: unreadable colour data (inconsistent or empty tables)")
-        method = method or METHODS[0]
+        method = method or DEFAULT_METHOD
         if method not in METHODS:
             raise BadInput(f"colouring method '{method}': choose one of {', '.join(METHODS)}")
         return cls(arrays["layouts"].astype(np.float32), arrays["pictures"].astype(np.uint8),
                    arrays["part_places"].astype(np.float32), arrays["part_colours"].astype(np.uint8),
                    owners.astype(np.int32), method)
+
+
+def method_for(theme: str) -> str:
+    """The colouring a theme's models use (core.themes.Theme.colouring; DEFAULT_METHOD for other themes)."""
+    return THEMES[theme].colouring if theme in THEMES else DEFAULT_METHOD
 
 
 # ---- what a drawing looks like to the book --------------------------------------------------------------------
