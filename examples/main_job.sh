@@ -13,7 +13,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=${1:-./icanvas-home}
-photos=${DEMO_PHOTOS:-300}
+photos=${DEMO_PHOTOS:-240}
 epochs=${DEMO_EPOCHS:-24}
 width=${DEMO_WIDTH:-32}         # generator and discriminator width (ngf, ndf)
 job_seconds=${DEMO_SECONDS:-510}

@@ -81,6 +81,20 @@ def test_the_childs_crayon_is_kept_and_the_rest_chosen_to_go_with_it():
     assert _colour_at(fill, 4, 4) == GRASS                  # the photo with a red face had a green background
 
 
+def test_a_background_coloured_in_one_corner_is_the_childs_all_round():
+    book = _book((SKIN, SKY), (RED, GRASS))
+    drawing = _face(128, box=(0.3, 0.1, 0.7, 0.6))
+    cv2.line(drawing, (0, 100), (127, 100), 0)              # a table line: the background narrows beside the face
+    crayon = empty_hints(128, 128)
+    crayon[4:12, 4:12] = (*RED, 255)                        # the child's red, in one corner of the background
+    chosen = auto_colour(drawing, book, crayon)
+    background = fill_hints(drawing, crayon)[..., 3] > 0
+    assert background[60, 4] and background[60, 123]         # the child's colour reaches all round the face...
+    assert not (chosen[..., 3] > 0)[background].any()        # ...and nothing is chosen there
+    assert chosen[40:60, 50:78, 3].any()                     # the face and the table get chosen colours
+    assert chosen[105:127, :, 3].any()
+
+
 @pytest.mark.parametrize("case", ["zigzag", "one part", "all crayon", "tiny", "huge", "blank"])
 def test_odd_drawings_get_a_layer_never_an_error(case):
     book = _book((SKIN, SKY))

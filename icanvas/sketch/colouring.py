@@ -39,7 +39,7 @@ from skimage.color import rgb2lab
 from icanvas.core.errors import BadInput
 from icanvas.core.io import atomic_path
 from icanvas.core.themes import THEMES
-from icanvas.sketch.fill import parts_of
+from icanvas.sketch.fill import fill_hints, parts_of
 from icanvas.sketch.hints import empty_hints
 from icanvas.sketch.lines import LINE_LEVEL, ink_of
 
@@ -305,8 +305,9 @@ def auto_colour(lines: np.ndarray, book: ColourBook, hints: np.ndarray | None = 
 
     One colour per region (the paper between closed lines: a face, a shirt, the background), so a face the fill
     splits at a neck is still one skin; a dab of it in each of the region's parts (sketch.fill.parts_of) that
-    the child's crayon (`hints`, a hint layer of the same size) does not touch. Parts with crayon keep the
-    child's colour, and the exemplar is chosen to agree with it. seed None: the one best colouring; an integer:
+    the child's crayon (`hints`, a hint layer of the same size) does not colour: the parts its fill covers keep
+    the child's colour (a background coloured in one corner is the child's blue all round), and the colours
+    chosen for the rest go with it. seed None: the one best colouring; an integer:
     one of several plausible ones, the same for the same seed. A drawing with no paper between its lines, or
     coloured all over, gets an empty layer."""
     h, w = lines.shape
@@ -316,9 +317,11 @@ def auto_colour(lines: np.ndarray, book: ColourBook, hints: np.ndarray | None = 
     if count == 0:
         return layer
     given = np.zeros(count + 1, bool)
-    if hints is not None:
+    if hints is not None and (hints[..., 3] > 127).any():   # the parts mostly under the child's crayon or its fill
+        covered = (fill_hints(lines, hints)[..., 3] > 127) | (hints[..., 3] > 127)
+        share = ndimage.mean(covered, parts, np.arange(1, count + 1))
+        given[1:] = share > 0.5
         given[np.unique(parts[hints[..., 3] > 127])] = True
-    given[0] = False
     if given[1:].all():
         return layer
     regions, region_count = ndimage.label(found.paper)
