@@ -4,8 +4,8 @@ doodles from lines alone (off), with colours chosen from its training photos by 
 one drawing differ (colour, not shape), and what the colouring step costs.
 
     # the demo at the main job's scale: the main job's run (seed 0) and a second seed trained alike
-    python benchmarks/colouring.py --data demo --checkpoints icanvas-home/runs/demo/main/checkpoints/epoch_0008.safetensors \\
-        work/seed1/checkpoints/epoch_0008.safetensors
+    python benchmarks/colouring.py --data demo --checkpoints \\
+        icanvas-home/runs/demo/main/checkpoints/epoch_0008.safetensors work/seed1/checkpoints/epoch_0008.safetensors
     # shoes: hint models trained here on the shared edges2shoes pairs, two seeds
     python benchmarks/colouring.py --data shoes --train-steps 800 --width 16 --seeds 0 1
 

@@ -74,7 +74,7 @@ def export_model(source: str | Path | None, out: Path, *, root: str | Path | Non
         if not np.isfinite(diff) or diff > PARITY:
             raise BadInput(f"{path}: the ONNX graph's pictures differ from torch's by {diff:.2g} (more than "
                            f"{PARITY:g}); nothing written")
-        book = _colour_book_file(path, info)
+        book = _colour_book_file(path, info.colouring)
         info.colouring = {**info.colouring, "file": BOOK_NAME} if book is not None else {}
         meta = {**info.to_dict(), "export": {
             "format": "onnx", "file": ONNX_NAME, "opset": ONNX_OPSET, "precision": "fp32",
@@ -97,11 +97,14 @@ def export_model(source: str | Path | None, out: Path, *, root: str | Path | Non
     return ExportResult(path, out, [str(f) for f in files], diff)
 
 
-def _colour_book_file(path: Path, info) -> Path | None:
-    """The colour book that goes with a checkpoint or model folder (sketch.colouring), checked; None if none."""
-    book = (path / info.colouring.get("file", BOOK_NAME)) if path.is_dir() and info.colouring else \
-        run_colour_book(path) if not path.is_dir() else None
-    if book is None or (not path.is_dir() and not book.is_file()):
-        return None
-    ColourBook.load(book)   # missing or corrupt: BadInput naming the file
+def _colour_book_file(path: Path, colouring: dict) -> Path | None:
+    """The colour book that goes with a model folder (named in its model.json: `colouring`) or a run checkpoint
+    (its run's, if any), checked (missing or corrupt: BadInput naming the file); None if there is none."""
+    if path.is_dir():
+        book = path / colouring.get("file", BOOK_NAME) if colouring else None
+    else:
+        book = run_colour_book(path)
+        book = book if book.is_file() else None
+    if book is not None:
+        ColourBook.load(book)
     return book

@@ -176,7 +176,8 @@ def generate_pictures(inputs: Sequence[str], out: str, *, root: Path, theme: str
                       engine: str = "auto", variations: int = 0, seed: int = 0,
                       size: int | None = None, options: NormalizeOptions = NormalizeOptions(), force: bool = False,
                       save_normalized: bool = False, stdin: bytes | None = None, auto_colour: bool = True,
-                      crayons: Path | None = None, on_progress: OnProgress = lambda done, total: None) -> GenerateResult:
+                      crayons: Path | None = None,
+                      on_progress: OnProgress = lambda done, total: None) -> GenerateResult:
     """The whole of `icanvas generate`: plan the outputs (see plan_pictures), load the model (see resolve_model),
     load it in `precision` on `engine` (see Painter.from_pretrained), paint every drawing once per variation
     seed. Inputs that cannot be planned or painted are in report.failed; on_progress(done, total) follows the

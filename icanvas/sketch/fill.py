@@ -4,8 +4,8 @@ A child colours part of the shirt and means the shirt. The parts are the paper b
 lines are bridged first, as a person would close them: small gaps by a closing (the frame counts as a line, so a
 shirt drawn down to the frame is closed by it), and a line that stops short of another line or of the frame is
 carried on to it where that lies ahead of it and within reach (the shoulders of a face that end above the page's
-edge, the open outline of a doodled shoe, HED's broken outlines of a photo); then the paper is split into parts at its necks (a watershed of the distance to the lines, from the crayon
-marks). Every paper pixel takes the colour of the mark whose part it lies in, so two colours in one region meet
+edge, the open outline of a doodled shoe, HED's broken outlines of a photo); then the paper is split into parts
+at its necks (a watershed of the distance to the lines, from the crayon marks). Every paper pixel takes the colour of the mark whose part it lies in, so two colours in one region meet
 where the region narrows rather than halfway between their strokes. A part enclosed by lines that no crayon
 touched (a face left white under yellow hair, joined to the hair by a gap) stays empty, as do the lines and
 everything no mark reaches. The generator reads this fill beside the marks themselves (pix2pix.inputs), so it
