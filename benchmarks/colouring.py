@@ -34,7 +34,7 @@ from icanvas.edges.pipeline import EdgeDetector, EdgeSettings
 from icanvas.eval.compare import sketch_fidelity
 from icanvas.eval.fmeasure import tolerant_f
 from icanvas.eval.realism import RealismScorer
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 from icanvas.pix2pix.trainer import TrainConfig, train
 from icanvas.sketch.colouring import METHODS, auto_colour
 from icanvas.sketch.fill import _parts, fill_hints

@@ -3,7 +3,7 @@
 One unet_256 (ngf 64, random weights: speed does not depend on training). The baseline, "torch fp32 eager",
 is the network as icanvas ran it before engines and precisions (the per-image module, fp32, eager). Against it:
 Painter.from_pretrained as generate loads it, in torch fp32, torch bf16 (bf16 copy, small-map matrix products:
-see icanvas/pipeline/engines.py) and ONNX Runtime fp32 (where onnxruntime is installed; the checkpoint is
+see icanvas/inference/generator_engines.py) and ONNX Runtime fp32 (where onnxruntime is installed; the checkpoint is
 exported in memory at load). Each paints normalised sketches at batch 1 and 8, the tensor in and the uint8
 pictures out included. The configurations take turns within every round, so a busy machine slows all alike:
 read the ratios. p99 is over rounds x 8 pictures at batch 1 and over rounds batches at batch 8 (then it is about
@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from icanvas.core.runtime import resolve_device, resolve_precision
-from icanvas.pipeline.painter import Painter, sketches_to_tensor, tensor_to_images
+from icanvas.core.runtime import cpu_has_bf16, resolve_device, resolve_runtime
+from icanvas.inference.painter import Painter, sketches_to_tensor, tensor_to_images
 from icanvas.pix2pix.checkpoints import ModelInfo, load_generator, save_generator
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
 from results import write_result
@@ -109,12 +109,15 @@ def main() -> None:
                                     ModelInfo(theme="demo", generator=config))
         plain, _ = load_generator(checkpoint, device)
         paints[BASELINE] = runner(plain, config, device)
-        engines = [("torch", "fp32"), ("torch", "bf16")]
+        engines = [("torch", "fp32")]
+        if device.type == "cuda" or cpu_has_bf16():   # emulated bf16 (AVX2) is many times slower: not a path
+            engines.append(("torch", "bf16"))
         if importlib.util.find_spec("onnxruntime") and device.type == "cpu":
             engines.append(("onnxruntime", "fp32"))
         for engine, precision in engines:
             start = time.perf_counter()
-            painter = Painter.from_pretrained(checkpoint, device=device, precision=precision, engine=engine)
+            painter = Painter.from_pretrained(checkpoint, root=tmp, device=device, precision=precision,
+                                              engine=engine)
             load_s[f"{engine} {precision}"] = time.perf_counter() - start
             paints[f"{engine} {precision}"] = lambda batch, p=painter: p.paint(batch, batch_size=len(batch))
     if args.variants:
@@ -150,7 +153,7 @@ def main() -> None:
     ratios = {f"{name} batch {b}": rows[f"{BASELINE} batch {b}"]["p50_ms_per_picture"]
               / rows[f"{name} batch {b}"]["p50_ms_per_picture"] for name in paints for b in args.batch}
     result = {"model": f"unet_{args.size} ngf {args.ngf}", "device": str(device), "rounds": args.rounds,
-              "cpu_threads": torch.get_num_threads(), "auto_precision": resolve_precision("auto", device),
+              "cpu_threads": torch.get_num_threads(), "auto": resolve_runtime(device).describe(),
               "rows": rows, "speedup_over_torch_fp32_p50": ratios, "load_s": load_s, "warm_up_s": warm_s,
               "pictures_vs_fp32": quality}
     path = write_result("generate", result)
@@ -162,7 +165,7 @@ def main() -> None:
     print(f"{'configuration':<{width}}{'p50 ms':>9}{'p99 ms':>9}{'vs fp32':>9}")
     for key, r in rows.items():
         print(f"{key:<{width}}{r['p50_ms_per_picture']:>9.1f}{r['p99_ms_per_picture']:>9.1f}{ratios[key]:>8.2f}x")
-    print(f"auto precision on this machine: {result['auto_precision']} (engine torch)")
+    print(f"auto on this machine: {result['auto']['engine']} {result['auto']['precision']}")
     print("pictures against torch fp32 eager, in 8-bit levels: " + ", ".join(
         f"{name} max {q['max_abs_diff_levels']}, mean {q['mean_abs_diff_levels']:.2f}" for name, q in quality.items()
         if name != BASELINE))

@@ -8,7 +8,8 @@ Every benchmark ends with one call:
 
 The file holds {"benchmark", "date", "commit", "dirty", "command", "machine", "figures"}: `commit` is
 `git rev-parse --short HEAD` (null outside a git checkout), `dirty` whether tracked files had changes,
-`command` the benchmark's argv, `machine` the platform, CPU model, core count, load average, torch version and
+`command` the benchmark's argv, `machine` the platform, CPU model, its flags
+(avx2, avx512_bf16, amx...; whether bf16 was forced off: $ICANVAS_CPU_BF16=0), core count, load average, torch version and
 GPU (if any). The docs cite these files for their figures. One file per run, named by benchmark and UTC time,
 so runs never overwrite each other.
 """
@@ -48,8 +49,11 @@ def _cpu_model() -> str | None:
 
 def machine() -> dict:
     """Where the figures were measured."""
+    from icanvas.core.runtime import CPU_BF16_ENV, cpu_flags, cpu_has_bf16
+
     info: dict = {"platform": platform.platform(), "python": platform.python_version(), "cpu": _cpu_model(),
-                  "cores": os.cpu_count(), "torch": None, "gpu": None}
+                  "cores": os.cpu_count(), "cpu_flags": cpu_flags(), "bf16_native": cpu_has_bf16(),
+                  "bf16_forced_off": os.environ.get(CPU_BF16_ENV, "").strip() == "0", "torch": None, "gpu": None}
     try:
         info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from icanvas.core.images import encode_png, load_rgb
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 from icanvas.pix2pix.checkpoints import ModelInfo, install_model, save_generator
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
 from results import write_result

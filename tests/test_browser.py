@@ -14,7 +14,7 @@ from PIL import Image
 
 from servekit import LiveServer, hue_degrees, hue_gap, install_tiny_model
 
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 from icanvas.pix2pix.checkpoints import install_model
 from icanvas.sketch.normalize import NormalizeOptions
 

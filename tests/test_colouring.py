@@ -284,7 +284,7 @@ def test_a_model_whose_colour_book_is_broken_is_named_and_still_runs_without(ins
 
 def test_an_export_carries_the_book_and_colours_on_onnxruntime(installed, cli, tmp_path):
     pytest.importorskip("onnxruntime")
-    from icanvas.pipeline.painter import Painter
+    from icanvas.inference.painter import Painter
     out = tmp_path / "exported"
     r = cli("--root", installed, "export", "demo", "-o", out)
     assert r.exit_code == 0, r.stderr

@@ -15,7 +15,7 @@ from servekit import fit_generator
 
 from icanvas.core.images import load_rgb, save_png
 from icanvas.eval.compare import photo_scores, picture_problem
-from icanvas.pipeline.painter import sketches_to_tensor
+from icanvas.inference.painter import sketches_to_tensor
 from icanvas.pix2pix.checkpoints import ModelInfo, read_info, save_generator
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
 from icanvas.sketch.lines import measure_style

@@ -14,8 +14,8 @@ from servekit import drawing, install_tiny_model, png_bytes
 
 from icanvas.core.images import load_rgb, save_png
 from icanvas.core.paths import model_dir
-from icanvas.pipeline.engines import OnnxModel
-from icanvas.pipeline.painter import Painter, sketches_to_tensor
+from icanvas.engines.runners import OnnxRunner
+from icanvas.inference.painter import Painter, sketches_to_tensor
 from icanvas.pix2pix.checkpoints import ModelInfo, load_generator, read_info, save_generator
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
 from icanvas.server.app import create_app
@@ -44,7 +44,7 @@ def test_onnx_matches_torch_fp32_on_four_sketches_any_batch_any_size(cli, instal
     assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.onnx"]
 
     model, info = load_generator(model_dir(installed, "demo"))
-    onnx = OnnxModel(out / "model.onnx", "exported")
+    onnx = OnnxRunner(out / "model.onnx", "exported")
     painter = Painter.from_pretrained(model_dir(installed, "demo"), precision="fp32")
     x = sketches_to_tensor(sketches(painter), info.generator)
     big = torch.nn.functional.interpolate(x[:3], scale_factor=2)            # another batch and twice the size
@@ -101,7 +101,7 @@ def test_serve_runs_an_exported_model_installed_under_the_root(cli, installed, t
 def test_a_hint_model_exports_its_input_channels(root, tmp_path, fill):
     """Nothing assumes 3 input channels: a colour-hint model reads 5 (9 with the fill); one that paints over the
     fill keeps its two heads in the graph."""
-    from icanvas.pipeline.export import export_model
+    from icanvas.inference.export import export_model
 
     config = GeneratorConfig.for_training(64, 8, hints=True, hint_fill=fill, fill_prior=fill)
     torch.manual_seed(0)
@@ -109,7 +109,7 @@ def test_a_hint_model_exports_its_input_channels(root, tmp_path, fill):
                                 ModelInfo(theme="demo", generator=config))
     result = export_model(checkpoint, tmp_path / "out")
     assert result.max_abs_diff <= 1e-4
-    onnx = OnnxModel(tmp_path / "out" / "model.onnx", "hints")
+    onnx = OnnxRunner(tmp_path / "out" / "model.onnx", "hints")
     assert onnx.session.get_inputs()[0].shape == ["batch", config.input_nc, "height", "width"]
 
 

@@ -13,7 +13,7 @@ from doodles import light_on_dark, load_doodles, photo_of_paper, render, transpa
 from PIL import Image
 
 from icanvas.core.images import load_rgb
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 from icanvas.pix2pix.checkpoints import ModelInfo, install_model, save_generator
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights
 from icanvas.sketch.normalize import normalize_sketch

@@ -15,7 +15,7 @@ from servekit import crayon_drawing, hue_degrees, hue_gap
 
 from icanvas.core.images import load_rgb, save_png
 from icanvas.data.pairing import plan_paired, write_pairs
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 from icanvas.pix2pix.checkpoints import load_generator, read_info
 from icanvas.pix2pix.dataset import PairDataset, to_model_input
 from icanvas.pix2pix.inputs import encode_input, hint_layers

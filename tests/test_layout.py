@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "icanvas"
 # Bottom to top (docs/architecture.md): a module may import from its own stage and those before it.
-STAGES = ["core", "data", "edges", "sketch", "pix2pix", "pipeline", "eval", "server", "cli"]
+STAGES = ["core", "data", "engines", "edges", "sketch", "pix2pix", "inference", "eval", "server", "cli"]
 TORCH_FREE = ["icanvas.core.errors", "icanvas.core.paths", "icanvas.core.images", "icanvas.core.io",
               "icanvas.core.themes", "icanvas.core.runtime", "icanvas.core.progress", "icanvas.data.fetch",
               "icanvas.data.archives", "icanvas.data.demo", "icanvas.data.pairing", "icanvas.sketch.lines",

@@ -15,7 +15,7 @@ from PIL import Image
 
 from icanvas.core.images import load_rgb
 from icanvas.eval.compare import picture_problem
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 
 # the whole life cycle in subprocesses, training included: about 40 s on 2 idle cores
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

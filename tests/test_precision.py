@@ -1,5 +1,5 @@
-"""Precision and engine: `auto` picks bf16 where the CPU computes it natively, what was picked is reported
-(--json, /readyz), and bf16 keeps the quality: a small demo model trained here gives pictures close to fp32's and
+"""Precision and engine: `auto` picks bf16 where the CPU computes it natively and ONNX Runtime fp32 elsewhere,
+what was picked is reported (--json, /readyz), and bf16 keeps the quality: a small demo model trained here gives pictures close to fp32's and
 the same sketch fidelity in compare."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from icanvas.core.images import save_png
 from icanvas.data.demo import make_avatar
 from icanvas.edges.pipeline import EdgeDetector, EdgeSettings
 from icanvas.eval.compare import compare_checkpoints
-from icanvas.pipeline.engines import SmallMapConv, with_small_maps
-from icanvas.pipeline.painter import Painter, sketches_to_tensor
+from icanvas.engines.runners import SmallMapConv, with_small_maps
+from icanvas.inference.painter import Painter, sketches_to_tensor
 from icanvas.pix2pix.checkpoints import ModelInfo, save_generator
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights, per_image_statistics
 from icanvas.server.app import create_app
@@ -30,37 +30,40 @@ from icanvas.sketch.lines import measure_style
 SIZE = 64
 
 
-def test_auto_is_bf16_where_the_cpu_computes_it_and_fp32_elsewhere(root, monkeypatch):
+def test_auto_is_bf16_where_the_cpu_computes_it_and_onnxruntime_fp32_elsewhere(root, monkeypatch):
     install_tiny_model(root, "demo", size=SIZE)
-    here = Painter.from_pretrained("demo", root=root)
-    assert here.precision == ("bf16" if runtime.cpu_has_bf16() else "fp32") and here.engine == "torch"
-    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
-    assert Painter.from_pretrained("demo", root=root).precision == "fp32"
+    monkeypatch.setenv(runtime.CPU_BF16_ENV, "0")          # any CPU, as one without native bf16
+    painter = Painter.from_pretrained("demo", root=root)
+    assert (painter.engine, painter.precision) == ("onnxruntime", "fp32")
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
     painter = Painter.from_pretrained("demo", root=root)
-    assert painter.precision == "bf16" and {p.dtype for p in painter.model.parameters()} == {torch.bfloat16}
-    exact = Painter.from_pretrained("demo", root=root, precision="fp32")
-    assert exact.precision == "fp32" and {p.dtype for p in exact.model.parameters()} == {torch.float32}
+    assert (painter.engine, painter.precision) == ("torch", "bf16")
+    assert {p.dtype for p in painter.model.parameters()} == {torch.bfloat16}
+    exact = Painter.from_pretrained("demo", root=root, precision="fp32")   # the fastest exact path
+    assert (exact.engine, exact.precision) == ("onnxruntime", "fp32")
+    eager = Painter.from_pretrained("demo", root=root, precision="fp32", engine="torch")
+    assert (eager.engine, {p.dtype for p in eager.model.parameters()}) == ("torch", {torch.float32})
 
 
 def test_generate_and_serve_report_what_they_picked(cli, root, tmp_path):
     install_tiny_model(root, "demo", size=SIZE)
     face = tmp_path / "face.png"
     save_png(drawing(), face)
-    auto = runtime.resolve_precision("auto", torch.device("cpu"))
-    for asked, picked in (("auto", auto), ("fp32", "fp32"), ("bf16", "bf16")):
+    auto = runtime.resolve_runtime("cpu")
+    for asked, picked in (("auto", (auto.precision, auto.engine)), ("fp32", ("fp32", "onnxruntime")),
+                          ("bf16", ("bf16", "torch"))):
         r = cli("--root", root, "generate", face, "-o", tmp_path / f"{asked}.png", "--precision", asked, "--json")
         assert r.exit_code == 0, r.stderr
         summary = json.loads(r.stdout)
-        assert (summary["precision"], summary["engine"], summary["device"]) == (picked, "torch", "cpu")
+        assert (summary["precision"], summary["engine"], summary["device"]) == (*picked, "cpu")
     r = cli("--root", root, "generate", face, "-o", tmp_path / "x.png", "--precision", "fp16")
     assert r.exit_code == 2 and "expected auto, fp32, bf16" in r.stderr
 
-    with TestClient(create_app(root, settings=ServerSettings(precision="fp32"))) as client:
+    with TestClient(create_app(root, settings=ServerSettings(precision="fp32", engine="torch"))) as client:
         assert client.get("/readyz").json()["runtime"] == {"demo": {"engine": "torch", "precision": "fp32",
                                                                     "device": "cpu", "colouring": "off"}}
     with TestClient(create_app(root)) as client:
-        assert client.get("/readyz").json()["runtime"]["demo"]["precision"] == auto
+        assert client.get("/readyz").json()["runtime"]["demo"]["engine"] == auto.engine
 
 
 def test_small_map_products_are_the_convolutions(one_thread):
@@ -101,7 +104,7 @@ def demo_model(tmp_path_factory):
 
 def test_bf16_keeps_pictures_close_and_sketch_fidelity_within_0_01(demo_model, hed_root, one_thread):
     path, drawings = demo_model
-    fp32 = Painter.from_pretrained(path, precision="fp32")
+    fp32 = Painter.from_pretrained(path, precision="fp32", engine="torch")
     bf16 = Painter.from_pretrained(path, precision="bf16")
     normalized = [fp32.normalize(rgb) for _, rgb in drawings]
     diff = np.abs(np.stack(bf16.paint(normalized)).astype(int) - np.stack(fp32.paint(normalized)).astype(int))

@@ -13,7 +13,7 @@ from icanvas.data.demo import make_avatar, make_demo
 from icanvas.data.pairing import make_pairs
 from icanvas.edges.pipeline import EdgeDetector, EdgeSettings
 from icanvas.eval.realism import RealismScorer, kid
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 from icanvas.pix2pix.config import TrainConfig
 from icanvas.pix2pix.trainer import train
 

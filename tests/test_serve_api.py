@@ -15,7 +15,7 @@ from servekit import decode_png, drawing, install_tiny_model, odd_uploads, png_b
 
 from icanvas.core.paths import model_dir
 from icanvas.core.runtime import resolve_precision
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 from icanvas.server.app import create_app
 from icanvas.server.batching import QueueFull, ThemeBatcher
 from icanvas.server.limits import ServerSettings
@@ -262,8 +262,9 @@ def test_requests_that_arrive_together_share_a_forward_pass(models_root):
         batcher = ThemeBatcher(painter, max_batch=4, max_wait_ms=200, max_queue=16)
         batcher.start()
         try:
-            plain = await asyncio.gather(*(batcher.submit(s) for s in sketches[:5]))
-            seeded = await asyncio.gather(*(batcher.submit(sketches[5], variation=3) for _ in range(2)))
+            plain = await asyncio.gather(*(batcher.submit(painter.encode([s])) for s in sketches[:5]))
+            seeded = await asyncio.gather(*(batcher.submit(painter.encode([sketches[5]]), variation=3)
+                                            for _ in range(2)))
         finally:
             await batcher.stop()
         return plain, seeded
@@ -320,7 +321,7 @@ def test_serve_reports_a_port_it_cannot_bind(cli, models_root):
 
 def test_a_full_queue_refuses_at_once(models_root):
     painter = Painter.from_pretrained(model_dir(models_root, "demo"), device="cpu")
-    sketch = np.full((64, 64), 255, np.uint8)
+    sketch = painter.encode([np.full((64, 64), 255, np.uint8)])
 
     async def scenario():
         batcher = ThemeBatcher(painter, max_batch=1, max_wait_ms=0, max_queue=1)  # not started: nothing leaves the queue

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from icanvas.core.errors import BadInput
 from icanvas.data.pairing import pair_files, plan_paired, write_pairs
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 from icanvas.pix2pix.checkpoints import ModelInfo, load_generator, save_generator
 from icanvas.pix2pix.config import stored_config
 from icanvas.pix2pix.dataset import PairDataset, to_model_input

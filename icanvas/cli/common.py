@@ -119,8 +119,8 @@ def precision_option(value: str) -> str:
 
 
 def engine_option(value: str) -> str:
-    """Typer callback for --engine: auto, torch or onnxruntime (see pipeline.engines)."""
-    from icanvas.pipeline.engines import ENGINES  # only commands that load torch anyway have --engine
+    """Typer callback for --engine: auto, torch or onnxruntime (see core.runtime.resolve_runtime)."""
+    from icanvas.core.runtime import ENGINES
 
     if value is not None and value not in ENGINES:
         raise BadInput(f"--engine {value}: expected {', '.join(ENGINES)}")

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from icanvas.cli.common import device_option, finish, precision_option, progress_bar, say, state
+from icanvas.cli.common import device_option, engine_option, finish, precision_option, progress_bar, say, state
 from icanvas.core.errors import BadInput, NotFound
 from icanvas.core.paths import edges_dir, photos_dir
 from icanvas.core.runtime import torchrun_world
@@ -55,6 +55,8 @@ def edges(
     precision: str = typer.Option("auto", "--precision", callback=precision_option, help="auto, fp32 or bf16: "
                                   "HED's convolutions in bfloat16 (3-4x faster where the CPU has AVX-512 BF16/AMX, "
                                   "and on GPUs); auto picks bf16 there, fp32 elsewhere. --json reports the pick."),
+    engine: str = typer.Option("auto", "--engine", callback=engine_option, help="auto, torch or onnxruntime: "
+                               "auto is torch (ONNX Runtime is no faster for HED: docs/speed.md)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Same-sized photos per network "
                                              "batch (default 8 on a GPU, 4 on the CPU)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Post-processing processes; 0 = in this "
@@ -92,7 +94,7 @@ def edges(
     label = "edges" if world.size == 1 else f"edges (rank {world.rank}/{world.size})"
     with progress_bar(st, label, unit="images") as on_progress:
         result = make_edges(inputs, out, st.root, settings, device=device, precision=precision,
-                            batch_size=batch_size, workers=workers, force=force,
+                            engine=engine, batch_size=batch_size, workers=workers, force=force,
                             progress=lambda msg: say(st, msg), on_progress=on_progress)
     report, seconds = result.report, result.seconds
     done, skipped, failures = report.done, report.skipped, report.failed
@@ -103,7 +105,8 @@ def edges(
     summary = {"done": done, "skipped": skipped, "failed": len(failures),
                "failures": [f.to_dict() for f in failures], "output": where[0] if len(where) == 1
                else where, "seconds": round(seconds, 3), "images_per_s": round(done / seconds, 3) if done else 0.0,
-               "device": str(result.device), "precision": result.precision, "rank": result.world.rank,
+               "device": str(result.device), "precision": result.precision,
+               "engine": result.engine, "rank": result.world.rank,
                "world_size": result.world.size, "settings": asdict(settings)}
     names = ", ".join(Path(f.input).name for f in failures[:3]) + (", ..." if len(failures) > 3 else "")
     line = (f"edges: {done} done, {skipped} skipped (already there), {len(failures)} failed"

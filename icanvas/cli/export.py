@@ -20,10 +20,10 @@ def export(
     """Export a model to ONNX: OUT/model.onnx (dynamic batch and size) + OUT/model.json.
 
     `generate --checkpoint OUT` runs it on ONNX Runtime (one picture per sketch: no --variations), and OUT
-    placed at <root>/models/<theme>/ is served. Needs the onnx extra: `pip install 'icanvas\\[onnx]'`."""
+    placed at <root>/models/<theme>/ is served."""
     st = state(ctx)
     # Imported here, not at the top: it loads torch, and every other command should start fast.
-    from icanvas.pipeline.export import export_model
+    from icanvas.inference.export import export_model
 
     result = export_model(model, out, root=st.root, force=force)
     summary = {"model": str(result.source), "out": str(result.out), "format": "onnx", "files": result.files,

@@ -61,7 +61,7 @@ def generate(
     """Sketch in, picture out: files, folders, or stdin/stdout."""
     st = state(ctx)
     # Imported here, not at the top: they load torch, and every other command should start fast.
-    from icanvas.pipeline.generate import STDIN, generate_pictures
+    from icanvas.inference.generate import STDIN, generate_pictures
     from icanvas.sketch.normalize import NormalizeOptions
     if out == STDIN and json_out:
         raise BadInput("--json and -o - both write to stdout: choose one")

@@ -130,9 +130,10 @@ def split_ab(ab: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     return to_gray(ab[:, :h]), np.ascontiguousarray(ab[:, h:])
 
 
-def encode_png(arr: np.ndarray) -> bytes:
+def encode_png(arr: np.ndarray, compress_level: int = 6) -> bytes:
+    """PNG bytes of an HxW, HxWx3 or HxWx4 uint8 array (zlib level 0-9: 1 is fast, 6 Pillow's default)."""
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG")
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 

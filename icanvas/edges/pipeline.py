@@ -1,7 +1,7 @@
 """Photos to line drawings: HED in this process (batched on a GPU), post-processing in worker processes.
 
 The photo decoder runs in threads ahead of the network, HED runs on batches of same-sized photos (in bf16 where
-`precision` resolves to it: icanvas.core.runtime.resolve_precision), and each fused map goes to a pool of worker
+the runtime resolves to it: icanvas.core.runtime.resolve_runtime), and each fused map goes to a pool of worker
 processes for the post-processing and the PNG write, so the network never waits for them. Under torchrun each
 rank takes every WORLD_SIZE-th input, so no file is written twice.
 """
@@ -24,12 +24,8 @@ from PIL import Image
 from icanvas.core.errors import Failure, IcanvasError
 from icanvas.core.images import find_images, load_rgb
 from icanvas.core.progress import OnProgress, steps
-from icanvas.core.runtime import (
-    World,
-    resolve_device,
-    resolve_precision,
-    torchrun_world,
-)
+from icanvas.engines.runners import cached_graph, to_onnx
+from icanvas.core.runtime import World, resolve_device, resolve_runtime, torchrun_world
 from icanvas.edges.hed import inference, rgb_to_tensor
 from icanvas.edges.postprocess import finish_one, postprocess
 from icanvas.edges.weights import load_hed
@@ -79,21 +75,29 @@ def prepare_photo(rgb: np.ndarray, settings: EdgeSettings) -> np.ndarray:
 class EdgeDetector:
     """HED + post-processing for pictures in memory: detector(rgb) -> size x size uint8 drawing (0 = line).
 
-    Used by `icanvas edges` and by compare (edges of generated pictures). precision: auto|fp32|bf16; `precision`
-    holds what auto resolved to."""
+    Used by `icanvas edges` and by compare (edges of generated pictures). device, precision (auto|fp32|bf16) and
+    engine (auto|torch|onnxruntime): core.runtime.resolve_runtime for HED; `precision` and `engine` hold what
+    auto resolved to. On onnxruntime the network's graph is cached under root."""
 
     def __init__(self, root: Path, settings: EdgeSettings = EdgeSettings(), device: str = "cpu",
-                 *, precision: str = "auto", progress: Callable[[str], None] | None = None) -> None:
+                 *, precision: str = "auto", engine: str = "auto",
+                 progress: Callable[[str], None] | None = None) -> None:
         self.settings = settings
-        self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        runtime = resolve_runtime(device, precision, engine, network="hed")
+        self.device, self.precision, self.engine = runtime.device, runtime.precision, runtime.engine
         self.net = load_hed(root, str(self.device), progress=progress)
+        self.graph = None
+        if self.engine == "onnxruntime":
+            axes = {0: "batch", 2: "height", 3: "width"}
+            self.graph = cached_graph(root, "hed", self.net, lambda metadata: to_onnx(
+                self.net, torch.zeros(1, 3, 64, 64), ["rgb"], ["edges"], {"rgb": axes, "edges": axes}, metadata))
 
     def hed_maps(self, prepared: list[np.ndarray]) -> list[np.ndarray]:
         """Fused HED maps (float32, 1 = edge) of same-sized prepared photos, with the border cropped off."""
         b = self.settings.border
         with inference(self.precision, self.device):
-            out = self.net(rgb_to_tensor(prepared).to(self.device, non_blocking=True))[:, 0]
+            x = rgb_to_tensor(prepared).to(self.device, non_blocking=True)
+            out = (self.graph(x) if self.graph is not None else self.net(x))[:, 0]
             h, w = out.shape[-2:]
             out = out[:, b:h - b, b:w - b].float().cpu().numpy()
         return list(out)
@@ -268,30 +272,33 @@ class EdgesResult:
     outputs: list[Path]                  # the output folders, in input order
     device: torch.device
     precision: str                       # what HED ran in: fp32 or bf16
+    engine: str                          # and on: torch or onnxruntime
     world: World
     seconds: float
 
 
 def make_edges(inputs: Iterable[Path], out: Path | None, root: Path, settings: EdgeSettings = EdgeSettings(), *,
-               device: str = "auto", precision: str = "auto", batch_size: int | None = None,
+               device: str = "auto", precision: str = "auto", engine: str = "auto", batch_size: int | None = None,
                workers: int | None = None, force: bool = False, progress: Callable[[str], None] | None = None,
                on_progress: OnProgress = lambda done, total: None) -> EdgesResult:
     """The whole of `icanvas edges`: plan the outputs (see plan_drawings), take this torchrun rank's share, skip
-    drawings that exist unless force, and run HED + post-processing on the rest. precision: auto|fp32|bf16
-    (resolve_precision); batch_size defaults to default_batch_size, workers to default_workers."""
+    drawings that exist unless force, and run HED + post-processing on the rest. device, precision and engine:
+    see EdgeDetector; batch_size defaults to default_batch_size, workers to default_workers."""
     plan = plan_drawings(inputs, out)
     world = torchrun_world()
     jobs = world.share(plan.jobs)
     todo = [(s, d) for s, d in jobs if force or not d.exists()]
-    dev = resolve_device(device)
-    precision = resolve_precision(precision, dev)
+    runtime = resolve_runtime(device, precision, engine, network="hed")
+    dev = runtime.device
     start = time.perf_counter()
     report = EdgesReport()
     if todo:
-        detector = EdgeDetector(root, settings, dev, precision=precision, progress=progress)
+        detector = EdgeDetector(root, settings, dev, precision=runtime.precision, engine=runtime.engine,
+                                progress=progress)
         report = run_edges(todo, detector, batch_size=batch_size or default_batch_size(dev),
                            workers=default_workers(dev) if workers is None else workers,
                            on_done=steps(len(todo), on_progress))
     report.skipped = len(jobs) - len(todo)
     report.failed[:0] = plan.clashes
-    return EdgesResult(report, plan.outputs, dev, precision, world, time.perf_counter() - start)
+    return EdgesResult(report, plan.outputs, dev, runtime.precision, runtime.engine, world,
+                       time.perf_counter() - start)

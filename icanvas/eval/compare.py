@@ -23,7 +23,7 @@ from icanvas.data.pairing import read_pair
 from icanvas.eval.colour import hint_colour_error
 from icanvas.eval.fmeasure import edge_mask, tolerant_f
 from icanvas.eval.realism import RealismScorer
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 from icanvas.pix2pix.checkpoints import WEIGHTS_NAME, ModelInfo
 from icanvas.sketch.lines import LINE_LEVEL
 from icanvas.sketch.normalize import normalize_sketch
@@ -221,8 +221,10 @@ def compare_checkpoints(checkpoints: Sequence[Path], sketches: Sequence[tuple[st
     with realism_for(size) (a scorer for pictures of that size), how photo-like its pictures of the sketches are.
 
     edges_for(size) gives the edge pipeline at a model size (HED + post-processing in icanvas; tests may pass a
-    cheaper one). Each checkpoint runs on device in precision on engine (see Painter.from_pretrained). on_step
-    is called once per checkpoint and sketch/pair."""
+    cheaper one). Each checkpoint runs on device in precision on engine (see Painter.from_pretrained; auto is
+    torch here: a checkpoint paints a few dozen pictures once, and its ONNX graph would cost more to make than it
+    saves). on_step is called once per checkpoint and sketch/pair."""
+    engine = "torch" if engine == "auto" else engine
     results, pictures, inputs, photos = [], {}, None, None
     names = [n for n, _ in sketches]
     for path in checkpoints:

@@ -3,7 +3,7 @@
 A run checkpoint `runs/<theme>/<run>/checkpoints/epoch_NNNN.safetensors` holds the generator's weights with
 its ModelInfo (JSON) in the safetensors metadata. An installed model `models/<theme>/` holds
 `generator.safetensors` + `model.json`, or `model.onnx` + `model.json` where it is an exported model (see
-icanvas.pipeline.export). None of them is unpickled.
+icanvas.inference.export). None of them is unpickled.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from icanvas.sketch.colouring import BOOK_NAME, ColourBook, method_for
 META_KEY = "icanvas_model"
 WEIGHTS_NAME = "generator.safetensors"
 INFO_NAME = "model.json"
-ONNX_NAME = "model.onnx"     # an `icanvas export` folder: model.onnx + model.json (see pipeline.export)
+ONNX_NAME = "model.onnx"     # an `icanvas export` folder: model.onnx + model.json (see inference.export)
 
 
 @dataclass

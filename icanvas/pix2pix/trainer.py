@@ -77,7 +77,7 @@ class TrainResult:
     epochs_done: int
     step: int
     checkpoint: Path | None        # the last epoch_NNNN.safetensors written
-    val_l1: float | None           # as generate/compare/serve run the generator (icanvas.pipeline.painter)
+    val_l1: float | None           # as generate/compare/serve run the generator (icanvas.inference.painter)
     images_per_s: float | None
     stopped: str | None = None     # None (finished), "interrupted" or "max-steps"
     bad_files: list[str] = field(default_factory=list)

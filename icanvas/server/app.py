@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Sequence
 
 import numpy as np
+import torch
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -31,8 +32,8 @@ from icanvas.core.errors import BadInput, IcanvasError, NotFound
 from icanvas.core.images import encode_png, load_rgb, load_rgba, to_gray
 from icanvas.core.paths import model_dir
 from icanvas.core.themes import THEMES
-from icanvas.pipeline.engines import NO_VARIATIONS
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.generator_engines import NO_VARIATIONS
+from icanvas.inference.painter import Painter
 from icanvas.pix2pix.checkpoints import installed_themes
 from icanvas.server.batching import InferenceFailed, QueueFull, ThemeBatcher
 from icanvas.server.limits import BusyGuard, ServerSettings, UploadLimit
@@ -42,6 +43,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("icanvas.server")
 MAX_SEED = 2**32 - 1
 MAX_MARKS = 64   # X-Colours: the largest chosen dabs, so that the header stays a few kB
+FAST_PNG = 1     # zlib level for pictures: a 256 px picture in a few ms, about a tenth larger than level 6
 
 
 @dataclass
@@ -64,18 +66,20 @@ def choose_themes(root: Path, themes: Sequence[str] | None) -> list[str]:
 
 def load_models(root: Path, names: Sequence[str], device: str = "auto", precision: str = "auto",
                 engine: str = "auto") -> dict[str, Painter]:
-    """Each theme's installed model, loaded on `device` in `precision` on `engine` (a compiled engine is built
-    here, at start-up, not at the first request)."""
-    return {name: Painter.from_pretrained(model_dir(root, name), device=device, precision=precision, engine=engine)
+    """Each theme's installed model, loaded on `device` in `precision` on `engine` (an ONNX graph is made or
+    read from the root's cache here, at start-up, not at the first request)."""
+    return {name: Painter.from_pretrained(model_dir(root, name), root=root, device=device, precision=precision,
+                                          engine=engine)
             for name in names}
 
 
 def prepare_sketch(data: bytes, painter: Painter, *, normalize: bool, settings: ServerSettings,
-                   crayons: bytes | None = None, variation: int | None = None) -> tuple[Drawing, list[dict]]:
-    """Upload bytes to the drawing the model reads (lines, crayon colour for a model with hints, from the sketch
-    or its separate crayon layer, and the colours chosen for its blank parts), as `icanvas generate` prepares a
-    file, and the chosen colours as marks on the upload (chosen_marks; empty where the painter chooses none):
-    here, in a worker thread, so that the batching worker only paints."""
+                   crayons: bytes | None = None, variation: int | None = None) -> tuple[torch.Tensor, list[dict]]:
+    """Upload bytes to the generator's input (Painter.encode of the drawing the model reads: lines, crayon colour
+    for a model with hints, from the sketch or its separate crayon layer, the colours chosen for its blank parts
+    and their fill), as `icanvas generate` prepares a file, and the chosen colours as marks on the upload
+    (chosen_marks; empty where the painter chooses none): here, in a worker thread, so that the batching worker
+    only runs the network."""
     rgb = load_rgb(data, name="sketch", max_pixels=settings.max_pixels)
     h, w = rgb.shape[:2]
     if min(h, w) < settings.min_side:
@@ -92,7 +96,7 @@ def prepare_sketch(data: bytes, painter: Painter, *, normalize: bool, settings: 
         layer = None
     drawing = painter.colour(painter.read(rgb, NormalizeOptions() if normalize else NormalizeOptions.off(), layer),
                              variation)
-    return drawing, chosen_marks(lines, drawing, separate=layer is not None)
+    return painter.encode([drawing]), chosen_marks(lines, drawing, separate=layer is not None)
 
 
 def flatten_crayons(rgb: np.ndarray, layer: np.ndarray) -> np.ndarray:
@@ -287,15 +291,15 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         async with request.app.state.decode_slots:
             data = await sketch.read()
             layer = await crayons.read() if crayons is not None else None
-            arr, marks = await asyncio.to_thread(prepare_sketch, data, loaded.painter, normalize=normalize,
+            x, marks = await asyncio.to_thread(prepare_sketch, data, loaded.painter, normalize=normalize,
                                                  settings=settings, crayons=layer, variation=variation)
         try:
-            picture = await loaded.batcher.submit(arr, variation)
+            picture = await loaded.batcher.submit(x, variation)
         except QueueFull:
             return busy(theme)
         except InferenceFailed as exc:
             return failed("inference_failed", f"theme '{theme}': the picture could not be made", exc)
-        png = await asyncio.to_thread(encode_png, picture.image)
+        png = await asyncio.to_thread(encode_png, picture.image, FAST_PNG)
         stats["pictures"] += 1
         headers = {"X-Batch-Size": str(picture.batch_size), "X-Inference-Ms": f"{picture.inference_ms:.1f}",
                    "Cache-Control": "no-store"}

@@ -1,8 +1,10 @@
 """Dynamic batching: one queue and one worker per theme.
 
-Requests that arrive together run as one forward pass. The worker takes the first waiting request, then
-gathers more until it has `max_batch` of them or `max_wait_ms` has passed, and runs the batch in a thread
-so the event loop keeps accepting requests. A failing batch fails its own requests only.
+Requests that arrive together run as one forward pass. Each request brings its generator input, made in its
+own thread (Painter.encode: decoding, reading, colouring and the fill happen there, not here). The worker takes
+the first waiting request, then gathers more until it has `max_batch` of them or `max_wait_ms` has passed, and
+runs the network on the batch in a thread so the event loop keeps accepting requests. A failing batch fails its
+own requests only.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from icanvas.pipeline.painter import Painter
+from icanvas.inference.painter import Painter
 
 
 class QueueFull(Exception):
@@ -33,7 +36,7 @@ class Picture:
 
 @dataclass
 class _Request:
-    sketch: np.ndarray
+    input: torch.Tensor     # 1xCxHxW, from Painter.encode
     variation: int | None
     future: asyncio.Future
 
@@ -57,9 +60,10 @@ class ThemeBatcher:
             except asyncio.CancelledError:
                 pass
 
-    async def submit(self, sketch: np.ndarray, variation: int | None = None) -> Picture:
-        """Queue one normalised sketch and wait for its picture; QueueFull at once if the queue is full."""
-        job = _Request(sketch, variation, asyncio.get_running_loop().create_future())
+    async def submit(self, x: torch.Tensor, variation: int | None = None) -> Picture:
+        """Queue one generator input (Painter.encode of one drawing) and wait for its picture; QueueFull at once
+        if the queue is full."""
+        job = _Request(x, variation, asyncio.get_running_loop().create_future())
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
@@ -89,7 +93,7 @@ class ThemeBatcher:
             batch = await self._gather()
             # a variation switches dropout on, whose noise depends on the batch: run those alone so a seed
             # always gives the same picture (a painter that colours drawings chose its colours before, in
-            # prepare_sketch: its variations batch like the rest)
+            # Painter.encode: its variations batch like the rest)
             alone = [job.variation is not None and self.painter.book is None for job in batch]
             plain = [job for job, a in zip(batch, alone) if not a]
             groups = ([plain] if plain else []) + [[job] for job, a in zip(batch, alone) if a]
@@ -99,8 +103,8 @@ class ThemeBatcher:
     async def _run(self, group: list[_Request]) -> None:
         start = time.perf_counter()
         try:
-            images = await asyncio.to_thread(self.painter.paint, [job.sketch for job in group],
-                                             group[0].variation, len(group))
+            images = await asyncio.to_thread(self.painter.run, torch.cat([job.input for job in group]),
+                                             group[0].variation)
         except Exception as exc:  # the worker must survive anything the model does
             for job in group:
                 if not job.future.done():

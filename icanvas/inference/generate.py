@@ -14,8 +14,8 @@ from PIL import Image
 from icanvas.core.errors import BadInput, Failure, IcanvasError, NotFound
 from icanvas.core.images import find_images, load_rgb, load_rgba, save_png
 from icanvas.core.progress import OnProgress, steps
-from icanvas.pipeline.engines import NO_VARIATIONS
-from icanvas.pipeline.painter import Painter, resolve_model
+from icanvas.inference.generator_engines import NO_VARIATIONS
+from icanvas.inference.painter import Painter, resolve_model
 from icanvas.sketch.normalize import Drawing, NormalizeOptions
 
 STDIN = "-"
@@ -188,8 +188,8 @@ def generate_pictures(inputs: Sequence[str], out: str, *, root: Path, theme: str
     if crayons is not None and len(jobs) + len(refused) != 1:
         raise BadInput(f"--crayons {crayons}: a crayon layer goes with exactly one sketch, got {len(jobs)}")
     layer = load_rgba(crayons, name=f"--crayons {crayons}") if crayons is not None else None
-    painter = Painter.from_pretrained(resolve_model(root, theme, checkpoint), device=device, precision=precision,
-                                      engine=engine, auto_colour=auto_colour)
+    painter = Painter.from_pretrained(resolve_model(root, theme, checkpoint), root=root, device=device,
+                                      precision=precision, engine=engine, auto_colour=auto_colour)
     if variations and not painter.variations:
         raise BadInput(f"{painter.source}: --variations: {NO_VARIATIONS}")
     seeds = [None] if variations == 0 else [seed + i for i in range(variations)]

@@ -21,8 +21,9 @@ import torch
 
 from icanvas.core.errors import BadInput
 from icanvas.core.io import write_bytes_atomic, write_json_atomic
-from icanvas.pipeline.engines import ONNX_AXES, ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUT, OnnxModel, to_onnx
-from icanvas.pipeline.painter import locate_model
+from icanvas.engines.runners import ONNX_OPSET, OnnxRunner
+from icanvas.inference.generator_engines import ONNX_AXES, ONNX_INPUT, ONNX_OUTPUT, generator_onnx
+from icanvas.inference.painter import locate_model
 from icanvas.pix2pix.checkpoints import INFO_NAME, ONNX_NAME, WEIGHTS_NAME, load_generator, run_colour_book
 from icanvas.sketch.colouring import BOOK_NAME, ColourBook
 
@@ -41,7 +42,7 @@ def _parity(graph: bytes, generator: torch.nn.Module, input_nc: int, size: int, 
     x = torch.rand(2, input_nc, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     with torch.inference_mode():
         expected = generator(x)
-    return float((OnnxModel(graph, name)(x) - expected).abs().max())
+    return float((OnnxRunner(graph, name)(x) - expected).abs().max())
 
 
 def _shape(channels: int) -> list:
@@ -69,7 +70,7 @@ def export_model(source: str | Path | None, out: Path, *, root: str | Path | Non
     try:
         generator, info = load_generator(path, "cpu")
         g = info.generator
-        graph = to_onnx(generator, g.input_nc, g.size)
+        graph = generator_onnx(generator, g.input_nc, g.size)
         diff = _parity(graph, generator, g.input_nc, g.size, str(path))
         if not np.isfinite(diff) or diff > PARITY:
             raise BadInput(f"{path}: the ONNX graph's pictures differ from torch's by {diff:.2g} (more than "

@@ -23,9 +23,10 @@ from torch import nn
 
 from icanvas.core.errors import BadInput, NotFound
 from icanvas.core.paths import model_dir, resolve_root
-from icanvas.core.runtime import DEFAULT_THEME_ENV, default_theme, resolve_device, resolve_precision
+from icanvas.engines.runners import OnnxRunner, cached_graph
+from icanvas.core.runtime import DEFAULT_THEME_ENV, default_theme, resolve_runtime, warn
 from icanvas.core.themes import THEMES
-from icanvas.pipeline.engines import OnnxModel, TorchModel, check_engine, to_onnx
+from icanvas.inference.generator_engines import OnnxModel, TorchModel, generator_onnx
 from icanvas.pix2pix.checkpoints import (
     ONNX_NAME,
     WEIGHTS_NAME,
@@ -106,7 +107,7 @@ def tensor_to_images(y: torch.Tensor) -> list[np.ndarray]:
 
 class Painter:
     """A generator ready for inference (see pix2pix.networks.per_image_statistics) with what it needs to read
-    a drawing (its size and training sketch style) and how it runs (see pipeline.engines): `engine` (torch or
+    a drawing (its size and training sketch style) and how it runs (see inference.generator_engines): `engine` (torch or
     onnxruntime), `precision` (fp32 or bf16) and `device`.
 
     Painter(model, info, source, precision=...) runs a torch module as given in fp32, or a bf16 copy of it made
@@ -118,9 +119,9 @@ class Painter:
     deterministically, on any engine)."""
 
     def __init__(self, model: nn.Module | OnnxModel, info: ModelInfo, source: Path, *,
-                 precision: str = "auto", book: ColourBook | None = None) -> None:
+                 precision: str = "auto", book: ColourBook | None = None,
+                 dropout: nn.Module | None = None) -> None:
         if isinstance(model, OnnxModel):
-            resolve_precision(precision, model.device)   # checks the name
             if precision == "bf16":
                 raise BadInput(f"{source}: precision bf16: engine onnxruntime runs fp32 only (use --engine torch)")
             self.runner: TorchModel | OnnxModel = model
@@ -129,6 +130,8 @@ class Painter:
         self.info = info
         self.source = Path(source)
         self.book = book if info.generator.hints else None
+        # the torch module beside an ONNX graph, for dropout variations (a model without a colour book)
+        self.dropout = TorchModel(dropout, "fp32") if dropout is not None and self.book is None else None
 
     @classmethod
     def from_pretrained(cls, source: str | Path | None = None, *, root: str | Path | None = None,
@@ -139,35 +142,36 @@ class Painter:
         (its model installed under root), or None (the only installed model, else $ICANVAS_THEME's): see
         locate_model. root: default as everywhere (--root, $ICANVAS_HOME, ~/.icanvas).
 
-        precision: auto|fp32|bf16 (see core.runtime.resolve_precision; auto is bf16 where the hardware computes
-        it natively). engine: auto|torch|onnxruntime; auto is torch, or onnxruntime for an exported folder (it
-        has only model.onnx). onnxruntime runs fp32 on the CPU; on a checkpoint it exports it at load.
+        device, precision (auto|fp32|bf16) and engine (auto|torch|onnxruntime): core.runtime.resolve_runtime;
+        auto is torch bf16 where bf16 is native, else ONNX Runtime fp32 on the CPU, on the checkpoint's graph
+        cached under root (made at the first load, ~5 s; a graph that cannot be made falls back to torch fp32
+        with a warning). An exported folder (only model.onnx) runs on onnxruntime.
 
         auto_colour: colour the blank parts of drawings where the model has a colour book (False: paint them as
         the model does from lines alone); colouring: the book's method (sketch.colouring.METHODS)."""
         path = locate_model(source, root)
-        check_engine(engine)
         book = _colour_book(path, colouring) if auto_colour else None
-        exported = path.is_dir() and (path / ONNX_NAME).is_file()
-        weights = not path.is_dir() or (path / WEIGHTS_NAME).is_file()
-        if engine == "auto":
-            engine = "torch" if weights else "onnxruntime"
-        if engine == "torch":
-            if not weights and exported:
+        if path.is_dir() and not (path / WEIGHTS_NAME).is_file() and (path / ONNX_NAME).is_file():
+            if engine == "torch":
                 raise BadInput(f"{path}: an exported model (model.onnx, no {WEIGHTS_NAME}) runs on engine "
                                "onnxruntime only")
-            model, info = load_generator(path, resolve_device(device))
-            return cls(model, info, path, precision=precision, book=book)
-        if device != "auto" and resolve_device(device).type != "cpu":
-            raise BadInput(f"device {device}: engine onnxruntime runs on the CPU here (use --device cpu, or "
-                           "--engine torch)")
-        if exported:
-            info = read_info(path)
-            onnx = OnnxModel(path / ONNX_NAME, str(path))
-        else:  # a checkpoint or installed model: export it once, now
-            generator, info = load_generator(path, "cpu")
-            onnx = OnnxModel(to_onnx(generator, info.generator.input_nc, info.generator.size), str(path))
-        return cls(onnx, info, path, precision=precision, book=book)
+            resolve_runtime("cpu" if device == "auto" else device, precision, "onnxruntime")   # checks them
+            onnx = OnnxModel(OnnxRunner(path / ONNX_NAME, str(path)))
+            return cls(onnx, read_info(path), path, book=book)
+        runtime = resolve_runtime(device, precision, engine)
+        model, info = load_generator(path, runtime.device)
+        if runtime.engine == "torch":
+            return cls(model, info, path, precision=runtime.precision, book=book)
+        g = info.generator
+        try:
+            graph = cached_graph(resolve_root(root), "generator", model,
+                                 lambda metadata: generator_onnx(model, g.input_nc, g.size, metadata))
+        except BadInput as exc:
+            if engine != "auto":
+                raise
+            warn(f"{exc}; running torch fp32")
+            return cls(model, info, path, precision="fp32", book=book)
+        return cls(OnnxModel(graph), info, path, book=book, dropout=model)
 
     @property
     def size(self) -> int:
@@ -193,8 +197,8 @@ class Painter:
     @property
     def variations(self) -> bool:
         """Whether paint(variation=seed) works: colourings where the model colours line drawings, else dropout
-        (which an ONNX graph does not have)."""
-        return self.book is not None or self.runner.variations
+        (which an exported ONNX graph does not have)."""
+        return self.book is not None or self.runner.variations or self.dropout is not None
 
     def runtime(self) -> dict[str, str]:
         """How this painter runs, for --json summaries and /readyz."""
@@ -228,23 +232,33 @@ class Painter:
         """The lines this model sees in a drawing (see read)."""
         return self.read(rgb, options).lines
 
+    def encode(self, sketches: Sequence[np.ndarray | Drawing], variation: int | None = None) -> torch.Tensor:
+        """The generator's input (Nx{input_nc}xHxW) for normalised drawings (read) or bare lines (normalize):
+        all the work before the network (colouring drawings not coloured yet, with `variation`: see colour; the
+        fill of their colours), which serve does in the request's thread."""
+        if self.book is not None:
+            sketches = [self.colour(s if isinstance(s, Drawing) else Drawing(np.asarray(s, np.uint8)), variation)
+                        if not (isinstance(s, Drawing) and s.chosen is not None) else s for s in sketches]
+        return sketches_to_tensor(sketches, self.info.generator)
+
+    def run(self, x: torch.Tensor, variation: int | None = None) -> list[np.ndarray]:
+        """Pictures for generator inputs (encode), one forward pass. variation: a dropout seed for a model
+        without a colour book (whose variations are colourings, chosen in encode); ignored otherwise."""
+        if self.book is not None or variation is None:
+            return tensor_to_images(self.runner(x))
+        return tensor_to_images((self.dropout or self.runner)(x, variation))
+
     def paint(self, sketches: Sequence[np.ndarray | Drawing], variation: int | None = None,
               batch_size: int = 8) -> list[np.ndarray]:
         """Pictures (HxWx3 uint8 at the model size) for normalised drawings (read) or bare lines (normalize),
         batch_size per forward pass.
 
-        Drawings whose colours are not chosen yet are coloured first (see colour). variation None gives the
-        one best picture; an integer seed a different, reproducible one: another colouring where this painter
-        colours line drawings, else dropout switched on (BadInput where the model has no dropout: see
-        `variations`)."""
-        if self.book is not None:
-            sketches = [self.colour(s if isinstance(s, Drawing) else Drawing(np.asarray(s, np.uint8)), variation)
-                        if not (isinstance(s, Drawing) and s.chosen is not None) else s for s in sketches]
-            variation = None
+        variation None gives the one best picture; an integer seed a different, reproducible one: another
+        colouring where this painter colours line drawings, else dropout switched on (BadInput where the model
+        has no dropout: see `variations`)."""
         out: list[np.ndarray] = []
         for start in range(0, len(sketches), batch_size):
-            x = sketches_to_tensor(sketches[start:start + batch_size], self.info.generator)
-            out += tensor_to_images(self.runner(x, variation))
+            out += self.run(self.encode(sketches[start:start + batch_size], variation), variation)
         return out
 
     def __call__(self, rgb: np.ndarray, options: NormalizeOptions = NormalizeOptions(),

@@ -1,0 +1,1 @@
+"""How a network runs, whichever it is: bf16 copies, ONNX graphs and their cache, ONNX Runtime sessions."""
