@@ -1,8 +1,9 @@
 """`icanvas serve`: requests/s and latency of the default service against fp32 eager, batched and unbatched.
 
 Starts four servers on 127.0.0.1 with the same plain unet_256 generator (ngf 64, random weights: speed does not
-depend on training): the default precision (auto: bf16 where the CPU computes it natively) and `--precision
-fp32` (the service as it ran before precisions: fp32 eager, the baseline), each with --max-batch 8 (batched)
+depend on training): the default runtime (auto: torch bf16 where the CPU computes bf16 natively, else ONNX
+Runtime fp32) and `--engine torch --precision fp32` (the service as it ran before: fp32 eager, the baseline),
+each with --max-batch 8 (batched)
 and --max-batch 1, and sends each the same drawings at concurrency 1, 4 and 8. The configurations take turns
 (interleaved rounds), so a busy machine slows all alike; the ratios are what to read.
 
@@ -38,7 +39,7 @@ from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weight
 from results import write_result
 
 CONCURRENCY = (1, 4, 8)
-CONFIGS = {"default": "auto", "fp32": "fp32"}          # name: --precision; fp32 is the baseline
+CONFIGS = {"default": ("auto", "auto"), "fp32": ("torch", "fp32")}   # name: --engine, --precision; fp32: baseline
 BATCHING = {" batched": 8, " max-batch 1": 1}           # name: --max-batch
 
 
@@ -73,12 +74,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, root: Path, max_batch: int, max_wait_ms: float, precision: str = "auto") -> None:
+    def __init__(self, root: Path, max_batch: int, max_wait_ms: float, runtime: tuple[str, str]) -> None:
+        engine, precision = runtime
         self.url = f"http://127.0.0.1:{free_port()}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "icanvas", "--root", str(root), "--quiet", "serve", "--port",
              self.url.rsplit(":", 1)[1], "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms),
-             "--device", "cpu", "--precision", precision], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+             "--device", "cpu", "--engine", engine, "--precision", precision], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -87,7 +89,8 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"server with --max-batch {max_batch} --precision {precision} did not start")
+        raise RuntimeError(f"server with --max-batch {max_batch} --engine {engine} --precision {precision} "
+                           "did not start")
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)
@@ -132,7 +135,7 @@ def load(url: str, sketches: list[bytes], requests: int, concurrency: int) -> tu
 def model_ceiling(root: Path, sketches: list[bytes], reps: int = 4) -> float:
     """How much faster per image the generator alone runs in batches of 8 than one by one: the most that
     batching can give on this machine. Best of `reps` for each, as other work on the machine only slows."""
-    painter = Painter.from_pretrained(root / "models" / "demo", device="cpu")
+    painter = Painter.from_pretrained(root / "models" / "demo", root=root, device="cpu")
     batch = [painter.normalize(load_rgb(s)) for s in sketches[:8]]
     for _ in range(2):  # warm up both shapes
         painter.paint(batch[:1])
@@ -162,8 +165,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         install_unet256(root, args.ngf)
-        servers = {f"{name}{batching}": Server(root, max_batch, args.max_wait_ms, precision)
-                   for name, precision in CONFIGS.items() for batching, max_batch in BATCHING.items()}
+        servers = {f"{name}{batching}": Server(root, max_batch, args.max_wait_ms, runtime)
+                   for name, runtime in CONFIGS.items() for batching, max_batch in BATCHING.items()}
         try:
             for server in servers.values():  # warm up: the first forward passes of each batch size allocate
                 load(server.url, sketches, 16, 8)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from servekit import decode_png, drawing, install_tiny_model, odd_uploads, png_bytes
 
 from icanvas.core.paths import model_dir
-from icanvas.core.runtime import resolve_precision
+from icanvas.core.runtime import resolve_runtime
 from icanvas.inference.painter import Painter
 from icanvas.server.app import create_app
 from icanvas.server.batching import QueueFull, ThemeBatcher
@@ -59,8 +59,7 @@ def assert_error(resp, status: int, kind: str | None = None):
 
 def test_health_ready_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    runs = {"engine": "torch", "precision": resolve_precision("auto", torch.device("cpu")), "device": "cpu",
-            "colouring": "off"}
+    runs = {**resolve_runtime("cpu").describe(), "colouring": "off"}
     assert client.get("/readyz").json() == {"status": "ready", "themes": ["demo", "shoes"],
                                             "runtime": {"demo": runs, "shoes": runs}}
     spec = client.get("/openapi.json").json()
@@ -198,15 +197,15 @@ def test_upload_limit_is_413_before_the_body_is_read(models_root):
 def test_a_failing_inference_fails_that_request_only(client, monkeypatch, caplog):
     calls = []
 
-    paint = Painter.paint
+    run = Painter.run
 
-    def broken_once(painter, sketches, *args):
-        calls.append(len(sketches))
+    def broken_once(painter, x, *args):
+        calls.append(len(x))
         if len(calls) == 1:
             raise RuntimeError("CUDA out of memory (simulated)")
-        return paint(painter, sketches, *args)
+        return run(painter, x, *args)
 
-    monkeypatch.setattr(Painter, "paint", broken_once)
+    monkeypatch.setattr(Painter, "run", broken_once)
     answer = post(client)
     body = assert_error(answer, 500, "inference_failed")
     # the client learns nothing internal, the log has it all under the request id the client got
@@ -221,14 +220,14 @@ def test_a_failing_inference_fails_that_request_only(client, monkeypatch, caplog
 def test_a_full_queue_answers_503_with_retry_after(models_root, monkeypatch):
     entered, release = threading.Event(), threading.Event()
 
-    paint = Painter.paint
+    run = Painter.run
 
-    def slow(painter, sketches, *args):
+    def slow(painter, x, *args):
         entered.set()
         release.wait(10)
-        return paint(painter, sketches, *args)
+        return run(painter, x, *args)
 
-    monkeypatch.setattr(Painter, "paint", slow)
+    monkeypatch.setattr(Painter, "run", slow)
     app = create_app(models_root, ["demo"], ServerSettings(max_batch=1, max_wait_ms=0, max_queue=1))
     with TestClient(app) as c:
         queue = app.state.themes["demo"].batcher.queue
