@@ -50,7 +50,8 @@ def compare(
                                   help="The generators' precision: auto (bf16 where the hardware computes it "
                                        "natively, else fp32), fp32 or bf16."),
     engine: str = typer.Option("auto", "--engine", callback=engine_option,
-                               help="auto (torch; onnxruntime for an exported model), torch or onnxruntime."),
+                               help="auto (torch: a graph per checkpoint would cost more than it saves), "
+                                    "torch or onnxruntime."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
 ) -> None:
     """Compare checkpoints on hand-drawn sketches and held-out pairs; pick one."""

@@ -54,7 +54,8 @@ def generate(
     precision: str = typer.Option("auto", "--precision", callback=precision_option,
                                   help="auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32 or bf16."),
     engine: str = typer.Option("auto", "--engine", callback=engine_option,
-                               help="auto (torch; onnxruntime for an exported model), torch or onnxruntime."),
+                               help="auto (torch bf16 where bf16 is native, else onnxruntime fp32 on the CPU), "
+                                    "torch or onnxruntime."),
     force: bool = typer.Option(False, "--force", help="Overwrite pictures that already exist."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
 ) -> None:

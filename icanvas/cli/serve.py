@@ -28,7 +28,8 @@ def serve(
     precision: str = typer.Option("auto", "--precision", callback=precision_option,
                                   help="auto (bf16 where the CPU or GPU computes it natively, else fp32), fp32 or bf16."),
     engine: str = typer.Option("auto", "--engine", callback=engine_option,
-                               help="auto (torch; onnxruntime for an exported model), torch or onnxruntime."),
+                               help="auto (torch bf16 where bf16 is native, else onnxruntime fp32 on the CPU), "
+                                    "torch or onnxruntime."),
     json_out: bool = typer.Option(False, "--json", help="At shutdown, print the summary as one JSON object."),
 ) -> None:
     """Run the HTTP service and the drawing page.
