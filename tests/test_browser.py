@@ -123,6 +123,37 @@ def test_a_child_draws_and_gets_a_picture(tmp_path, browser):
     assert log.count('"POST /v1/generate?theme=demo HTTP/1.1" 200') == 2   # the theme rides in the URL too
 
 
+def test_with_keys_the_page_asks_once_and_keeps_the_key_in_the_tab(tmp_path, browser):
+    from icanvas.server.access import add_key
+
+    install_tiny_model(tmp_path, "demo", size=64)
+    key = add_key(tmp_path / "keys.txt", "page")
+    with LiveServer(tmp_path, tmp_path / "server.log", "--api-keys", str(tmp_path / "keys.txt")) as server:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda d: _alert(d)).send_keys("ick_wrong")     # a wrong key is asked for again
+        _alert(browser).accept()
+        prompt = wait.until(lambda d: _alert(d))
+        assert "did not work" in prompt.text
+        prompt.send_keys(key)
+        prompt.accept()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#themes .theme.chosen"))
+        stroke(browser, browser.find_element(By.ID, "pad"), [(-100, -100), (100, -100), (100, 100), (-100, 100),
+                                                              (-100, -100)])
+        browser.find_element(By.ID, "make").click()
+        wait.until(picture_src)                                     # no second question: the tab kept the key
+        assert browser.execute_script("return sessionStorage.getItem('icanvas-key')") == key
+    log = (tmp_path / "server.log").read_text()
+    assert log.count('"GET /v1/themes HTTP/1.1" 401') == 2 and log.count('"POST /v1/generate?theme=demo HTTP/1.1" 200') == 1
+
+
+def _alert(driver):
+    try:
+        return driver.switch_to.alert
+    except Exception:  # noqa: BLE001  selenium's NoAlertPresentException: not yet
+        return None
+
+
 # ---- the crayon box ------------------------------------------------------------------------------------------
 
 # the page's crayons, exactly: the server reads these colours as colour hints

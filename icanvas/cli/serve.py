@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from icanvas.cli.common import device_option, engine_option, finish, precision_option, say, state
-from icanvas.core.errors import IcanvasError
+from icanvas.core.errors import BadInput, IcanvasError
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _positive(option: str, value: str | None, kind=float):
+    """A number above zero for `option`, or one clear error line."""
+    if value is None:
+        return None
+    try:
+        number = kind(value)
+    except ValueError:
+        raise BadInput(f"{option} {value}: not a number") from None
+    if not number > 0:
+        raise BadInput(f"{option} {value}: must be more than 0")
+    return number
 
 
 def serve(
@@ -30,22 +46,58 @@ def serve(
     engine: str = typer.Option("auto", "--engine", callback=engine_option,
                                help="auto (torch bf16 where bf16 is native, else onnxruntime fp32 on the CPU), "
                                     "torch or onnxruntime."),
+    api_keys: Optional[Path] = typer.Option(None, "--api-keys", help="A key file (NAME:SHA256 lines): the API then "
+                                            "needs 'Authorization: Bearer KEY' (default: $ICANVAS_API_KEYS; none: "
+                                            "open)."),
+    add_key: Optional[str] = typer.Option(None, "--add-key", metavar="NAME", help="Make a key named NAME, store its "
+                                          "hash in the key file, print the key once, and exit."),
+    rate_limit: Optional[str] = typer.Option(None, "--rate-limit", metavar="PER_S", help="Requests per second "
+                                             "per client (key, else address); over it 429 (default: none)."),
+    burst: str = typer.Option("10", "--burst", help="Requests a client may send at once under --rate-limit."),
+    client_share: str = typer.Option("0.5", "--client-share", help="Most of a theme's queue one client may hold "
+                                     "(0-1]; over it 429."),
     json_out: bool = typer.Option(False, "--json", help="At shutdown, print the summary as one JSON object."),
 ) -> None:
     """Run the HTTP service and the drawing page.
 
     POST /v1/generate, GET /v1/themes, /healthz, /readyz, /docs, and the drawing page at /."""
+    from icanvas.core.runtime import api_keys_env
+
+    st = state(ctx)
+    keys = api_keys or api_keys_env()
+    if add_key is not None:
+        from icanvas.server.access import add_key as make_key
+
+        if keys is None:
+            raise BadInput("--add-key: which key file? give --api-keys FILE (or set $ICANVAS_API_KEYS)")
+        key = make_key(keys, add_key)
+        if json_out:
+            finish(st, {"name": add_key, "key": key, "file": str(keys)}, "", json_out=True)
+        else:
+            typer.echo(key)   # alone on stdout, for a secret store to read
+            say(st, f"key '{add_key}' added to {keys}: this is the only time it is shown")
+        return
+    share = _positive("--client-share", client_share)
+    if share > 1:
+        raise BadInput(f"--client-share {client_share}: must be at most 1")
+    limits = dict(rate=_positive("--rate-limit", rate_limit), burst=_positive("--burst", burst, int),
+                  client_share=share)
+
     import uvicorn
 
     from icanvas.core.runtime import resolve_device
+    from icanvas.server.access import parse_keys
     from icanvas.server.app import choose_themes, create_app, load_models
     from icanvas.server.limits import MB, ServerSettings
 
-    st = state(ctx)
+    if keys is not None:
+        parse_keys(keys)   # before the models load: a bad key file is one line, at once
+    elif host not in LOCAL_HOSTS:
+        say(st, f"[yellow]warning:[/] serving on {host} without --api-keys: anyone who can reach the port can use it")
     settings = ServerSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
                               max_upload_bytes=int(max_upload_mb * MB), max_pixels=max_pixels,
                               device=str(resolve_device(device)), precision=precision, engine=engine,
-                              cors_origins=tuple(cors_origin or ()))
+                              cors_origins=tuple(cors_origin or ()), api_keys=keys, **limits)
     # loaded here, before the service starts, so that a broken model is one clear line
     models = load_models(st.root, choose_themes(st.root, theme), settings.device, precision, engine)
     app = create_app(st.root, theme, settings, models=models)
@@ -67,6 +119,6 @@ def serve(
     stats = app.state.stats
     summary = {"url": f"http://{host}:{port}", "themes": app.state.theme_names,
                "pictures": stats["pictures"], "refused": stats["refused"], "busy": stats["busy"],
-               "failed": stats["failed"], "runtime": {name: p.runtime() for name, p in models.items()}}
+               "limited": stats["limited"], "unauthorized": stats["unauthorized"], "failed": stats["failed"], "runtime": {name: p.runtime() for name, p in models.items()}}
     finish(st, summary, f"served {stats['pictures']} pictures, refused {stats['refused']} bad requests, "
                         f"{stats['busy']} busy, {stats['failed']} failed", json_out=json_out)

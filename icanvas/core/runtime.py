@@ -1,7 +1,8 @@
 """The process's world and devices: the one module that reads environment variables.
 
 `ICANVAS_HOME` (the root), `ICANVAS_THEME` (generate's default theme), `ICANVAS_CPU_BF16` (0: treat a CPU
-with native bf16 as one without), torchrun's `RANK`, `LOCAL_RANK` and `WORLD_SIZE`, and Kaggle's credentials.
+with native bf16 as one without), `ICANVAS_API_KEYS` (serve's key file), torchrun's `RANK`, `LOCAL_RANK` and
+`WORLD_SIZE`, and Kaggle's credentials.
 torch is imported only when a device is resolved.
 
 The runtime policy, one for every network icanvas runs (the generator, HED, HED's features for realism):
@@ -24,6 +25,7 @@ DEFAULT_ROOT = Path("~/.icanvas")
 DEFAULT_THEME_ENV = "ICANVAS_THEME"       # the theme `generate` uses when several models are installed
 KAGGLE_API_ENV = "ICANVAS_KAGGLE_API"     # lets tests (or a mirror) stand in for Kaggle's API
 CPU_BF16_ENV = "ICANVAS_CPU_BF16"         # 0: a CPU with native bf16 runs as one without (tests, benchmarks)
+API_KEYS_ENV = "ICANVAS_API_KEYS"         # serve's key file, for containers (as --api-keys)
 
 log = logging.getLogger("icanvas")
 
@@ -43,6 +45,11 @@ def env_root() -> Path:
 
 def default_theme() -> str | None:
     return os.environ.get(DEFAULT_THEME_ENV) or None
+
+
+def api_keys_env() -> Path | None:
+    value = os.environ.get(API_KEYS_ENV)
+    return Path(value) if value else None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from icanvas.core.themes import THEMES
 from icanvas.inference.generator_engines import NO_VARIATIONS
 from icanvas.inference.painter import Painter
 from icanvas.pix2pix.checkpoints import installed_themes
+from icanvas.server.access import FairUse, KeyCheck, KeyRing
 from icanvas.server.batching import InferenceFailed, QueueFull, ThemeBatcher
 from icanvas.server.limits import BusyGuard, ServerSettings, UploadLimit
 from icanvas.sketch.normalize import Drawing, NormalizeOptions
@@ -328,6 +329,18 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
 
     app.add_middleware(BusyGuard, path="/v1/generate", full=full, answer=busy)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes, on_reject=refused_upload)
+
+    def limited() -> None:
+        stats["limited"] += 1
+
+    # outside the upload limit, inside CORS: who asks (401) and how fast (429), before any body is read
+    app.add_middleware(FairUse, rate=settings.rate, burst=settings.burst, in_flight=settings.client_in_flight,
+                       on_reject=limited)
+    if settings.api_keys is not None:
+        def unauthorized() -> None:
+            stats["unauthorized"] += 1
+
+        app.add_middleware(KeyCheck, ring=KeyRing(settings.api_keys), on_reject=unauthorized)
     if settings.cors_origins:  # outermost, so refusals carry the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["*"],

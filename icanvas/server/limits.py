@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs
 
 from icanvas.core.images import DEFAULT_MAX_PIXELS
@@ -28,13 +29,26 @@ class ServerSettings:
     precision: str = "auto"        # the generators' precision and engine: see Painter.from_pretrained
     engine: str = "auto"
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    api_keys: Path | None = None   # a key file (server.access): the API needs a key; None: open, as before
+    rate: float | None = None      # requests per second per client (a token bucket); None: no bucket
+    burst: int = 10                # the bucket's size: requests a client may send at once
+    client_share: float = 0.5      # most of a theme's queue (max_queue) one client may hold
 
     def __post_init__(self) -> None:
-        for name in ("max_batch", "max_queue", "max_upload_bytes", "max_pixels", "min_side"):
+        for name in ("max_batch", "max_queue", "max_upload_bytes", "max_pixels", "min_side", "burst"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_wait_ms < 0:
             raise ValueError("max_wait_ms must be 0 or more")
+        if self.rate is not None and not self.rate > 0:
+            raise ValueError("rate must be more than 0")
+        if not 0 < self.client_share <= 1:
+            raise ValueError("client_share must be more than 0 and at most 1")
+
+    @property
+    def client_in_flight(self) -> int:
+        """Requests one client may have waiting or running at once."""
+        return max(1, int(self.max_queue * self.client_share))
 
 
 class BusyGuard:

@@ -253,10 +253,24 @@ function setBusy(on) {
   document.querySelector(".frame").classList.toggle("busy", on);
 }
 
+const KEY = "icanvas-key";
+
+async function api(url, options = {}) {
+  // a service with keys answers 401: ask for the key once and keep it in this tab (sessionStorage)
+  for (;;) {
+    const key = sessionStorage.getItem(KEY);
+    const answer = await fetch(url, { ...options, headers: key ? { Authorization: `Bearer ${key}` } : {} });
+    if (answer.status !== 401) return answer;
+    const typed = window.prompt(key ? "That key did not work. The picture machine's key:" : "The picture machine's key:");
+    if (!typed || !typed.trim()) return answer;
+    sessionStorage.setItem(KEY, typed.trim());
+  }
+}
+
 async function loadThemes() {
   const nav = document.getElementById("themes");
   try {
-    const answer = await fetch("/v1/themes");
+    const answer = await api("/v1/themes");
     if (!answer.ok) throw new Error(`themes: HTTP ${answer.status}`);
     const { themes } = await answer.json();
     const buttons = themes.map((t) => {
@@ -310,10 +324,10 @@ async function makePicture(variation) {
     form.append("theme", theme.name);
     if (variation !== null) form.append("variation", String(variation));
     // the theme in the URL too: a busy service says so before the drawing is uploaded
-    const answer = await fetch(`/v1/generate?theme=${encodeURIComponent(theme.name)}`, { method: "POST", body: form });
+    const answer = await api(`/v1/generate?theme=${encodeURIComponent(theme.name)}`, { method: "POST", body: form });
     if (!answer.ok) {
       const problem = await answer.json().catch(() => ({ detail: `HTTP ${answer.status}` }));
-      throw new Error(answer.status === 503 ? "busy" : problem.detail);
+      throw new Error(answer.status === 503 || answer.status === 429 ? "busy" : problem.detail);
     }
     const old = result.getAttribute("src");
     result.src = URL.createObjectURL(await answer.blob());
