@@ -125,7 +125,7 @@ def test_an_abusive_client_gets_429s_and_the_others_every_picture(served_root, t
     keys = tmp_path / "keys.txt"
     good, flood = [add_key(keys, "good1"), add_key(keys, "good2")], add_key(keys, "flood")
     with LiveServer(served_root, tmp_path / "server.log", "--api-keys", str(keys), "--rate-limit", "4",
-                    "--burst", "4", "--max-queue", "8") as server:
+                    "--burst", "4", "--max-queue", "8", "--client-share", "0.25") as server:
         body = png_bytes(drawing())
         results: dict[str, list[int]] = {"good1": [], "good2": [], "flood": []}
 

@@ -54,8 +54,8 @@ def serve(
     rate_limit: Optional[str] = typer.Option(None, "--rate-limit", metavar="PER_S", help="Requests per second "
                                              "per client (key, else address); over it 429 (default: none)."),
     burst: str = typer.Option("10", "--burst", help="Requests a client may send at once under --rate-limit."),
-    client_share: str = typer.Option("0.5", "--client-share", help="Most of a theme's queue one client may hold "
-                                     "(0-1]; over it 429."),
+    client_share: str = typer.Option("1", "--client-share", help="Most of a theme's queue one client may hold, "
+                                     "(0-1], e.g. 0.25; over it 429 (default 1: no cap)."),
     json_out: bool = typer.Option(False, "--json", help="At shutdown, print the summary as one JSON object."),
 ) -> None:
     """Run the HTTP service and the drawing page.

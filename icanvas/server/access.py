@@ -175,13 +175,13 @@ class _Bucket:
 
 class FairUse:
     """Per client (see _client), for POSTs to `path`: a token bucket of `rate` requests per second and `burst`
-    at most at once (rate None: no bucket), and at most `in_flight` requests waiting or running at once, so that
-    one client cannot fill a queue the others share. Over either, 429 with Retry-After, before the body is
+    at most at once (rate None: no bucket), and at most `in_flight` requests waiting or running at once (None:
+    no cap), so that one client cannot fill a queue the others share. Over either, 429 with Retry-After, before the body is
     read."""
 
     MAX_CLIENTS = 100_000   # buckets kept; full ones are dropped first, so memory stays bounded
 
-    def __init__(self, app, *, rate: float | None, burst: int, in_flight: int, path: str = "/v1/generate",
+    def __init__(self, app, *, rate: float | None, burst: int, in_flight: int | None, path: str = "/v1/generate",
                  on_reject=None) -> None:
         self.app, self.rate, self.burst, self.path, self.on_reject = app, rate, burst, path, on_reject
         self.in_flight = in_flight
@@ -215,7 +215,7 @@ class FairUse:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
             return await self.app(scope, receive, send)
         client = _client(scope)
-        if self.running.get(client, 0) >= self.in_flight:
+        if self.in_flight is not None and self.running.get(client, 0) >= self.in_flight:
             return await self._refuse(send, 1, f"this client already has {self.in_flight} requests waiting or "
                                                "running; send the next when one is answered")
         wait = self.take(client) if self.rate is not None else 0.0

@@ -19,11 +19,15 @@ from typing import Annotated, Sequence
 
 import numpy as np
 import torch
+import swagger_ui_bundle
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from scipy import ndimage
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -38,6 +42,7 @@ from icanvas.pix2pix.checkpoints import installed_themes
 from icanvas.server.access import FairUse, KeyCheck, KeyRing
 from icanvas.server.batching import InferenceFailed, QueueFull, ThemeBatcher
 from icanvas.server.limits import BusyGuard, ServerSettings, UploadLimit
+from icanvas.server.observe import Metrics, Observe
 from icanvas.sketch.normalize import Drawing, NormalizeOptions
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -45,6 +50,20 @@ log = logging.getLogger("icanvas.server")
 MAX_SEED = 2**32 - 1
 MAX_MARKS = 64   # X-Colours: the largest chosen dabs, so that the header stays a few kB
 FAST_PNG = 1     # zlib level for pictures: 4.3 ms per 256 px demo avatar against 6.0 at Pillow's 6, 6 % larger
+
+
+class ErrorBody(BaseModel):
+    """Every error the service answers."""
+
+    error: str    # a kind: not_found, too_large, unsupported_image, bad_input, unauthorized, rate_limited, busy...
+    detail: str   # what was wrong, for a person
+
+
+ERRORS = {401: "missing, malformed or unknown key (with --api-keys)", 404: "unknown theme",
+          413: "upload or image too large", 415: "not an image", 422: "missing or bad field",
+          429: "over this client's limit: retry after Retry-After seconds",
+          500: "an internal error (the request id is in X-Request-Id and the log)",
+          503: "busy or shutting down: retry after Retry-After seconds"}
 
 
 @dataclass
@@ -212,11 +231,14 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
             for theme in loaded.values():
                 await theme.batcher.stop()
 
-    app = FastAPI(title="icanvas", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="icanvas", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Sketch in, picture out: the service behind the children's drawing app.")
     app.state.themes = {}
     app.state.stats = stats
     app.state.theme_names = names
+    app.state.metrics = Metrics()
+    app.state.draining = False   # set by SIGTERM (cli.serve): /readyz and new API requests answer 503
+    app.state.in_flight = 0
 
     @app.exception_handler(IcanvasError)
     async def _icanvas_error(request: Request, exc: IcanvasError):
@@ -228,17 +250,16 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         stats["refused"] += 1
         return _error(422, "bad_input", _validation_detail(exc))
 
-    def failed(kind: str, what: str, exc: BaseException) -> JSONResponse:
-        """A 500 that tells the client nothing internal: the details go to the log under a request id."""
+    def failed(request: Request, kind: str, what: str, exc: BaseException) -> JSONResponse:
+        """A 500 that tells the client nothing internal: the details go to the log under the request's id."""
         stats["failed"] += 1
-        request_id = uuid.uuid4().hex[:12]
+        request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex[:12]
         log.error("request %s: %s: %s: %s", request_id, what, type(exc).__name__, exc, exc_info=exc)
-        return _error(500, kind, f"{what}: an internal error (request id {request_id})",
-                      {"X-Request-Id": request_id})
+        return _error(500, kind, f"{what}: an internal error (request id {request_id})")
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):  # a bug, not the client's fault: still JSON, still one request
-        return failed("internal", f"{request.method} {request.url.path}", exc)
+        return failed(request, "internal", f"{request.method} {request.url.path}", exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
@@ -257,10 +278,24 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
     @app.get("/readyz", summary="Every model is loaded and its worker running; how each runs")
     async def readyz(request: Request):
         loaded = request.app.state.themes
+        if request.app.state.draining:
+            return _error(503, "draining", "the service is shutting down")
         if set(loaded) != set(names):
             return _error(503, "not_ready", "models are still loading")
         return {"status": "ready", "themes": sorted(loaded),
                 "runtime": {name: loaded[name].painter.runtime() for name in sorted(loaded)}}
+
+    @app.get("/metrics", summary="Prometheus metrics: requests, latencies, batches, queues, runtimes, rejects")
+    async def metrics(request: Request) -> Response:
+        body, content_type = request.app.state.metrics.exposition(request.app.state.themes)
+        return Response(body, media_type=content_type)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:   # Swagger UI from the swagger-ui-bundle package: no CDN, works offline
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="icanvas API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
     @app.get("/v1/themes", summary="The installed themes: title, picture size and model")
     async def list_themes(request: Request) -> dict:
@@ -268,9 +303,7 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
 
     @app.post("/v1/generate", summary="Turn a sketch into a picture (PNG)", response_class=Response,
               responses={200: {"content": {"image/png": {}}, "description": "the picture"},
-                         404: {"description": "unknown theme"}, 413: {"description": "upload or image too large"},
-                         415: {"description": "not an image"}, 422: {"description": "missing or bad field"},
-                         503: {"description": "busy: retry after Retry-After seconds"}})
+                         **{status: {"model": ErrorBody, "description": text} for status, text in ERRORS.items()}})
     async def generate(
         request: Request,
         sketch: Annotated[UploadFile, File(description="the drawing: PNG, JPEG, WebP or BMP")],
@@ -285,6 +318,7 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         loaded = request.app.state.themes.get(theme)
         if loaded is None:  # names are looked up in the loaded table only: nothing here touches the disk
             raise NotFound(f"unknown theme '{theme}' (installed: {', '.join(request.app.state.themes)})")
+        request.state.theme = theme
         if variation is not None and not loaded.painter.variations:
             raise BadInput(f"theme '{theme}': variation: {NO_VARIATIONS}")
         if loaded.batcher.queue.full():  # BusyGuard answered before the upload when it knew the theme
@@ -299,7 +333,9 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         except QueueFull:
             return busy(theme)
         except InferenceFailed as exc:
-            return failed("inference_failed", f"theme '{theme}': the picture could not be made", exc)
+            return failed(request, "inference_failed", f"theme '{theme}': the picture could not be made", exc)
+        request.state.queue_ms, request.state.inference_ms = picture.queue_ms, picture.inference_ms
+        request.state.batch_size = picture.batch_size
         png = await asyncio.to_thread(encode_png, picture.image, FAST_PNG)
         stats["pictures"] += 1
         headers = {"X-Batch-Size": str(picture.batch_size), "X-Inference-Ms": f"{picture.inference_ms:.1f}",
@@ -313,6 +349,25 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    def openapi() -> dict:
+        """FastAPI's schema, with the bearer scheme on the API where keys are on."""
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            if settings.api_keys is not None:
+                schema.setdefault("components", {})["securitySchemes"] = {
+                    "bearer": {"type": "http", "scheme": "bearer", "description": "a key from 'icanvas serve "
+                                                                                  "--add-key NAME'"}}
+                for path, operations in schema["paths"].items():
+                    if path.startswith("/v1/"):
+                        for operation in operations.values():
+                            operation["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     def refused_upload() -> None:
         stats["refused"] += 1
@@ -344,5 +399,7 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
     if settings.cors_origins:  # outermost, so refusals carry the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["*"],
-                           expose_headers=["X-Batch-Size", "X-Inference-Ms", "X-Colours", "Retry-After"])
+                           expose_headers=["X-Batch-Size", "X-Inference-Ms", "X-Colours", "Retry-After",
+                                           "X-Request-Id"])
+    app.add_middleware(Observe, state=app.state, json_log=settings.log_format == "json")   # outermost
     return app

@@ -32,6 +32,7 @@ class Picture:
     image: np.ndarray       # HxWx3 uint8
     batch_size: int         # how many requests shared the forward pass
     inference_ms: float     # how long that forward pass took
+    queue_ms: float         # how long the request waited for it
 
 
 @dataclass
@@ -39,6 +40,7 @@ class _Request:
     input: torch.Tensor     # 1xCxHxW, from Painter.encode
     variation: int | None
     future: asyncio.Future
+    queued: float = 0.0     # time.perf_counter() at submit
 
 
 class ThemeBatcher:
@@ -63,7 +65,7 @@ class ThemeBatcher:
     async def submit(self, x: torch.Tensor, variation: int | None = None) -> Picture:
         """Queue one generator input (Painter.encode of one drawing) and wait for its picture; QueueFull at once
         if the queue is full."""
-        job = _Request(x, variation, asyncio.get_running_loop().create_future())
+        job = _Request(x, variation, asyncio.get_running_loop().create_future(), time.perf_counter())
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
@@ -113,4 +115,4 @@ class ThemeBatcher:
         ms = (time.perf_counter() - start) * 1000.0
         for job, image in zip(group, images):
             if not job.future.done():
-                job.future.set_result(Picture(image, len(group), ms))
+                job.future.set_result(Picture(image, len(group), ms, (start - job.queued) * 1000.0))

@@ -32,7 +32,10 @@ class ServerSettings:
     api_keys: Path | None = None   # a key file (server.access): the API needs a key; None: open, as before
     rate: float | None = None      # requests per second per client (a token bucket); None: no bucket
     burst: int = 10                # the bucket's size: requests a client may send at once
-    client_share: float = 0.5      # most of a theme's queue (max_queue) one client may hold
+    # most of a theme's queue (max_queue) one client may hold; 1: no cap (the default, as the rate: behind a
+    # proxy, or with one key for a whole app, one "client" is everyone)
+    client_share: float = 1.0
+    log_format: str = "text"       # the access log: text (uvicorn's lines) or json (server.observe's)
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_queue", "max_upload_bytes", "max_pixels", "min_side", "burst"):
@@ -46,9 +49,11 @@ class ServerSettings:
             raise ValueError("client_share must be more than 0 and at most 1")
 
     @property
-    def client_in_flight(self) -> int:
-        """Requests one client may have waiting or running at once."""
-        return max(1, int(self.max_queue * self.client_share))
+    def client_in_flight(self) -> int | None:
+        """Requests one client may have waiting (its share of a queue) or running (a batch) at once; None: no cap."""
+        if self.client_share >= 1:
+            return None
+        return max(1, int(self.max_queue * self.client_share)) + self.max_batch
 
 
 class BusyGuard:
