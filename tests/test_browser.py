@@ -147,6 +147,18 @@ def test_with_keys_the_page_asks_once_and_keeps_the_key_in_the_tab(tmp_path, bro
     assert log.count('"GET /v1/themes HTTP/1.1" 401') == 2 and log.count('"POST /v1/generate?theme=demo HTTP/1.1" 200') == 1
 
 
+def test_docs_render_without_a_network(tmp_path, browser):
+    """Swagger UI from the package's own files: every resource the page loads comes from the service."""
+    install_tiny_model(tmp_path, "demo", size=64)
+    with LiveServer(tmp_path, tmp_path / "server.log") as server:
+        browser.get(server.url + "/docs")
+        paths = WebDriverWait(browser, 30).until(
+            lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")] or None)
+        loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert "/v1/generate" in paths and "/metrics" in paths
+    assert loaded and all(url.startswith(server.url) for url in loaded)
+
+
 def _alert(driver):
     try:
         return driver.switch_to.alert

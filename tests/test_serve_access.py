@@ -105,7 +105,10 @@ def test_bad_key_files_stop_the_service_at_start_in_one_line(cli, served_root, t
                                                     ("--rate-limit", "-2", "more than 0"),
                                                     ("--rate-limit", "fast", "not a number"),
                                                     ("--burst", "0", "more than 0"),
-                                                    ("--client-share", "1.5", "at most 1")])
+                                                    ("--client-share", "1.5", "at most 1"),
+                                                    ("--drain-seconds", "soon", "not a number"),
+                                                    ("--drain-seconds", "0", "more than 0"),
+                                                    ("--log-format", "xml", "expected text or json")])
 def test_bad_limits_are_one_clear_line(cli, served_root, option, value, problem):
     r = cli("--root", served_root, "serve", option, value)
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and f"{option} {value}" in r.stderr and problem in r.stderr

@@ -14,6 +14,32 @@ from icanvas.core.errors import BadInput, IcanvasError
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+def draining_server(config, state, seconds: float):
+    """A uvicorn server that drains on SIGTERM: the app's state says draining at once (/readyz and new API
+    requests answer 503), the requests in flight get up to `seconds` to finish, then the server stops as on
+    Ctrl-C and the command exits 0. Ctrl-C stops at once, as before."""
+    import signal
+    import threading
+    import time
+
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            if sig != signal.SIGTERM or state.draining:
+                return super().handle_exit(sig, frame)
+            state.draining = True
+            threading.Thread(target=self._drain, daemon=True).start()
+
+        def _drain(self) -> None:
+            deadline = time.monotonic() + seconds
+            while state.in_flight and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.should_exit = True   # no signal to re-raise: run() returns and the summary is printed
+
+    return DrainingServer(config)
+
+
 def _positive(option: str, value: str | None, kind=float):
     """A number above zero for `option`, or one clear error line."""
     if value is None:
@@ -56,6 +82,10 @@ def serve(
     burst: str = typer.Option("10", "--burst", help="Requests a client may send at once under --rate-limit."),
     client_share: str = typer.Option("1", "--client-share", help="Most of a theme's queue one client may hold, "
                                      "(0-1], e.g. 0.25; over it 429 (default 1: no cap)."),
+    log_format: str = typer.Option("text", "--log-format", help="The access log on stderr: text, or json (one "
+                                   "object per request: time, request id, client, theme, status, latency, bytes)."),
+    drain_seconds: str = typer.Option("30", "--drain-seconds", help="On SIGTERM: /readyz turns 503, new requests "
+                                      "get 503, and requests in flight get this long to finish before the exit."),
     json_out: bool = typer.Option(False, "--json", help="At shutdown, print the summary as one JSON object."),
 ) -> None:
     """Run the HTTP service and the drawing page.
@@ -82,6 +112,9 @@ def serve(
         raise BadInput(f"--client-share {client_share}: must be at most 1")
     limits = dict(rate=_positive("--rate-limit", rate_limit), burst=_positive("--burst", burst, int),
                   client_share=share)
+    drain = _positive("--drain-seconds", drain_seconds)
+    if log_format not in ("text", "json"):
+        raise BadInput(f"--log-format {log_format}: expected text or json")
 
     import uvicorn
 
@@ -97,15 +130,24 @@ def serve(
     settings = ServerSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
                               max_upload_bytes=int(max_upload_mb * MB), max_pixels=max_pixels,
                               device=str(resolve_device(device)), precision=precision, engine=engine,
-                              cors_origins=tuple(cors_origin or ()), api_keys=keys, **limits)
+                              cors_origins=tuple(cors_origin or ()), api_keys=keys, log_format=log_format,
+                              **limits)
     # loaded here, before the service starts, so that a broken model is one clear line
     models = load_models(st.root, choose_themes(st.root, theme), settings.device, precision, engine)
     app = create_app(st.root, theme, settings, models=models)
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout is for results (the --json summary)
+    # icanvas's own lines (warnings, JSON access lines) as they are, on stderr
+    log_config["formatters"]["plain"] = {"format": "%(message)s"}
+    log_config["handlers"]["plain"] = {"class": "logging.StreamHandler", "formatter": "plain",
+                                       "stream": "ext://sys.stderr"}
+    log_config["loggers"]["icanvas"] = {"handlers": ["plain"], "level": "INFO", "propagate": False}
+    log_config["loggers"]["icanvas.access"] = {"handlers": ["plain"], "propagate": False,
+                                               "level": "WARNING" if st.quiet else "INFO"}
     config = uvicorn.Config(app, host=host, port=port, log_level="debug" if st.debug else "warning" if st.quiet
-                            else "info", access_log=not st.quiet, log_config=log_config, lifespan="on")
-    server = uvicorn.Server(config)
+                            else "info", access_log=not st.quiet and log_format == "text", log_config=log_config,
+                            lifespan="on")
+    server = draining_server(config, app.state, drain)
     runs = ", ".join(f"{name}: {p.engine} {p.precision}" for name, p in models.items())
     say(st, f"serving from {st.root / 'models'} ({runs}) on http://{host}:{port} (Ctrl-C stops)")
     try:

@@ -19,14 +19,13 @@ from typing import Annotated, Sequence
 
 import numpy as np
 import torch
-import swagger_ui_bundle
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from scipy import ndimage
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -231,8 +230,9 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
             for theme in loaded.values():
                 await theme.batcher.stop()
 
-    app = FastAPI(title="icanvas", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Sketch in, picture out: the service behind the children's drawing app.")
+    # /docs is Swagger UI from fastapi-offline's own files: no CDN, it works without internet
+    app = FastAPIOffline(title="icanvas", version=__version__, lifespan=lifespan, redoc_url=None,
+                         description="Sketch in, picture out: the service behind the children's drawing app.")
     app.state.themes = {}
     app.state.stats = stats
     app.state.theme_names = names
@@ -290,13 +290,6 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         body, content_type = request.app.state.metrics.exposition(request.app.state.themes)
         return Response(body, media_type=content_type)
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:   # Swagger UI from the swagger-ui-bundle package: no CDN, works offline
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="icanvas API",
-                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-assets/swagger-ui.css",
-                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
-
     @app.get("/v1/themes", summary="The installed themes: title, picture size and model")
     async def list_themes(request: Request) -> dict:
         return {"themes": [_theme_summary(n, t.painter) for n, t in request.app.state.themes.items()]}
@@ -349,7 +342,6 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
 
     def openapi() -> dict:
         """FastAPI's schema, with the bearer scheme on the API where keys are on."""

@@ -52,7 +52,7 @@ class Metrics:
         """The text format, with the queue depths and runtimes as they are now."""
         for name, loaded in themes.items():
             self.depth.labels(name).set(loaded.batcher.queue.qsize())
-            self.runtime.labels(name, **loaded.painter.runtime()).set(1)
+            self.runtime.labels(theme=name, **loaded.painter.runtime()).set(1)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
