@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from servekit import LiveServer, drawing, install_tiny_model, png_bytes
+from servekit import LiveServer, drawing, free_port, install_tiny_model, png_bytes
 
 from icanvas.server.access import add_key
 from icanvas.server.app import create_app
@@ -123,3 +123,82 @@ def test_sigterm_drains_without_losing_an_accepted_request(served_root, tmp_path
     assert code == 0 and set(results) <= {"picture", 503, "refused"} and "broken" not in results
     summary = json.loads(server.stdout.read_text())
     assert summary["pictures"] == results.count("picture")                      # every accepted one answered
+
+
+class RoundRobinProxy:
+    """The smallest load balancer: forwards each request to the next replica, and to another one where a replica
+    refuses the connection or answers 503 (draining or busy), as nginx's proxy_next_upstream does."""
+
+    def __init__(self, replicas: list[str]) -> None:
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import Response
+        from starlette.routing import Route
+
+        self.replicas, self.turn = replicas, 0
+
+        async def forward(request: Request) -> Response:
+            body = await request.body()
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+            async with httpx.AsyncClient(timeout=60) as client:
+                answer = None
+                for _ in range(2 * len(self.replicas)):
+                    self.turn += 1
+                    url = self.replicas[self.turn % len(self.replicas)] + request.url.path
+                    try:
+                        answer = await client.request(request.method, url, content=body, headers=headers,
+                                                      params=request.query_params)
+                    except httpx.TransportError:
+                        continue
+                    if answer.status_code != 503:
+                        break
+            if answer is None:
+                return Response(b"no replica", status_code=502)
+            return Response(answer.content, status_code=answer.status_code,
+                            media_type=answer.headers.get("content-type"))
+
+        self.port = free_port()
+        app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def test_two_replicas_behind_a_proxy_lose_nothing_when_one_drains(served_root, tmp_path):
+    """Replicas are stateless: any of them answers any request. SIGTERM one while requests flow through the
+    proxy: every request still gets its picture."""
+    results, stop = [], threading.Event()
+    with LiveServer(served_root, tmp_path / "a.log", "--max-wait-ms", "200") as a, \
+            LiveServer(served_root, tmp_path / "b.log", "--max-wait-ms", "200") as b, \
+            RoundRobinProxy([a.url, b.url]) as proxy:
+        body = png_bytes(drawing())
+
+        def client():
+            with httpx.Client(base_url=proxy, timeout=60) as c:
+                while not stop.is_set():
+                    answer = post(c, body)
+                    results.append(answer.status_code if answer.content.startswith(b"\x89PNG") else "broken")
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        while len(results) < 8:
+            time.sleep(0.05)
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.proc.wait(30) == 0
+        served_after = len(results)
+        time.sleep(1.5)                                   # b alone now
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert len(results) > served_after and set(results) == {200}
