@@ -219,3 +219,20 @@ def test_a_short_soak_with_hostile_uploads():
     assert figures["5xx"] == 0 and figures["good"] == figures["good_exact"] > 20
     assert figures["hostile"] == figures["hostile_4xx"] > 0
     assert len(figures["hostile_statuses"]) >= 4                    # of the seven kinds, chosen at random
+
+
+def test_a_bug_is_a_500_whose_request_id_the_log_has(served_root, monkeypatch, caplog):
+    from icanvas.server import app as app_module
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug in icanvas (simulated)")
+
+    monkeypatch.setattr(app_module, "prepare_sketch", bug)
+    with TestClient(create_app(served_root), raise_server_exceptions=False) as client:
+        answer = post(client)
+        metrics = samples(client.get("/metrics").text)
+    request_id = answer.headers["x-request-id"]
+    assert answer.status_code == 500 and answer.json()["error"] == "internal"
+    assert f"request id {request_id}" in answer.json()["detail"] and "KeyError" not in answer.json()["detail"]
+    assert any(request_id in r.getMessage() and "simulated" in r.getMessage() for r in caplog.records)
+    assert metrics[("icanvas_rejects_total", (("reason", "failed"),))] == 1

@@ -24,11 +24,11 @@ from PIL import Image
 from icanvas.core.errors import Failure, IcanvasError
 from icanvas.core.images import find_images, load_rgb
 from icanvas.core.progress import OnProgress, steps
-from icanvas.engines.runners import cached_graph, to_onnx
 from icanvas.core.runtime import World, resolve_runtime, torchrun_world
 from icanvas.edges.hed import inference, rgb_to_tensor
 from icanvas.edges.postprocess import finish_one, postprocess
 from icanvas.edges.weights import load_hed
+from icanvas.engines.runners import cached_graph, to_onnx
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,12 @@
 `generate`, `compare` and `serve` reach a generator only through a Painter, so one place decides the device,
 the precision and the engine (as diffusers' pipelines do):
 
-    painter = Painter.from_pretrained("demo", root=root)      # a theme's installed model, bf16 where it pays
+    painter = Painter.from_pretrained("demo", root=root)      # a theme's installed model, on the policy's runtime
     painter = Painter.from_pretrained(Path("runs/demo/r/checkpoints/epoch_0010.safetensors"), precision="fp32")
     painter = Painter.from_pretrained(Path("exported/demo"))   # an `icanvas export` folder: ONNX Runtime
     picture = painter(load_rgb("drawing.png"))                 # normalise, colour blank parts, paint
     painter(load_rgb("drawing.png"), variation=3)               # another colouring of the same drawing
-    painter.engine, painter.precision                          # what it picked: "torch", "bf16"
+    painter.engine, painter.precision                          # what it picked: "torch" "bf16", "onnxruntime" "fp32"
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from torch import nn
 
 from icanvas.core.errors import BadInput, NotFound
 from icanvas.core.paths import model_dir, resolve_root
-from icanvas.engines.runners import OnnxRunner, cached_graph
 from icanvas.core.runtime import DEFAULT_THEME_ENV, default_theme, resolve_runtime, warn
 from icanvas.core.themes import THEMES
+from icanvas.engines.runners import OnnxRunner, cached_graph
 from icanvas.inference.generator_engines import OnnxModel, TorchModel, generator_onnx
 from icanvas.pix2pix.checkpoints import (
     ONNX_NAME,
@@ -107,8 +107,8 @@ def tensor_to_images(y: torch.Tensor) -> list[np.ndarray]:
 
 class Painter:
     """A generator ready for inference (see pix2pix.networks.per_image_statistics) with what it needs to read
-    a drawing (its size and training sketch style) and how it runs (see inference.generator_engines): `engine` (torch or
-    onnxruntime), `precision` (fp32 or bf16) and `device`.
+    a drawing (its size and training sketch style) and how it runs (see inference.generator_engines): `engine`
+    (torch or onnxruntime), `precision` (fp32 or bf16) and `device`.
 
     Painter(model, info, source, precision=...) runs a torch module as given in fp32, or a bf16 copy of it made
     here (then build a new Painter to follow later changes to its weights); Painter(OnnxModel(...), ...) runs

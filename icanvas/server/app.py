@@ -259,7 +259,10 @@ def create_app(root: Path, themes: Sequence[str] | None = None, settings: Server
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):  # a bug, not the client's fault: still JSON, still one request
-        return failed(request, "internal", f"{request.method} {request.url.path}", exc)
+        answer = failed(request, "internal", f"{request.method} {request.url.path}", exc)
+        if getattr(request.state, "request_id", None):   # answered outside Observe, which adds it elsewhere
+            answer.headers["X-Request-Id"] = request.state.request_id
+        return answer
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
