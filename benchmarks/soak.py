@@ -70,30 +70,39 @@ def decode(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
 
 
+def install_random_unet(root: Path, size: int, ngf: int) -> None:
+    torch.manual_seed(0)
+    config = GeneratorConfig(size=size, ngf=ngf)
+    checkpoint = save_generator(root / "random.safetensors", init_weights(UnetGenerator(config)),
+                                ModelInfo(theme="demo", generator=config))
+    install_model(root, checkpoint)
+
+
+def start_server(root: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """`icanvas serve` on a free port of 127.0.0.1, ready; (process, url)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "icanvas", "--root", str(root), "--quiet", "serve", "--port",
+                             str(port), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("the server did not start")
+        time.sleep(0.2)
+
+
 def soak(seconds: float, concurrency: int, hostile: float, size: int, ngf: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        torch.manual_seed(0)
-        config = GeneratorConfig(size=size, ngf=ngf)
-        checkpoint = save_generator(root / "soak.safetensors", init_weights(UnetGenerator(config)),
-                                    ModelInfo(theme="demo", generator=config))
-        install_model(root, checkpoint)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen([sys.executable, "-m", "icanvas", "--root", str(root), "--quiet", "serve", "--port",
-                                 str(port), "--max-upload-mb", str(UPLOAD_MB), "--max-queue", "256"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        install_random_unet(root, size, ngf)
+        proc, url = start_server(root, "--max-upload-mb", str(UPLOAD_MB), "--max-queue", "256")
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.2)
             good = drawings(8)
             with httpx.Client(base_url=url, timeout=120) as c:
                 expected = [decode(c.post("/v1/generate", files={"sketch": ("d.png", g, "image/png")},

@@ -96,7 +96,7 @@ def test_hostile_load_gets_no_5xx_and_flat_memory(tmp_path):
     install_tiny_model(root, "demo", size=64)
     faces = {s: png_bytes(drawing(shift=s)) for s in range(4)}
     hostile = [(name, body, status) for name, (body, status) in odd_uploads().items() if status != 200]
-    with LiveServer(root, tmp_path / "server.log", "--max-batch", "8", "--max-wait-ms", "20",
+    with LiveServer(root, tmp_path / "server.log", "--max-batch", "8", "--max-wait-ms", "100",
                     "--max-upload-mb", "2") as live:
         with httpx.Client(base_url=live.url, timeout=60) as client:   # the pictures each face must give
             expected = {s: np.asarray(decode_png(_post(client, body).content)) for s, body in faces.items()}

@@ -90,7 +90,7 @@ def serve(
 ) -> None:
     """Run the HTTP service and the drawing page.
 
-    POST /v1/generate, GET /v1/themes, /healthz, /readyz, /docs, and the drawing page at /."""
+    POST /v1/generate, GET /v1/themes, /healthz, /readyz, /metrics, /docs, and the drawing page at /."""
     from icanvas.core.runtime import api_keys_env
 
     st = state(ctx)
