@@ -153,9 +153,9 @@ class Runtime:
         return {"engine": self.engine, "precision": self.precision, "device": str(self.device)}
 
 
-# Where ONNX Runtime beats torch fp32 by >= 1.3x on CPUs without native bf16 (benchmarks/generate.py and
-# benchmarks/edges.py on a 2-core AVX2 EPYC, docs/speed.md): the U-Net generator 1.6-1.9x; HED's VGG16, bound
-# by its large convolutions, 1.05-1.12x, so it stays on torch fp32 unless asked for by name.
+# Where ONNX Runtime beats torch fp32 by >= 1.3x on CPUs without native bf16 (docs/speed.md): the U-Net
+# generator 1.35x at batch 1 on a 2-core AVX2 EPYC (benchmarks/generate.py; 1.74-1.88x in fp32 on the bf16
+# machine); HED's VGG16, bound by its large convolutions, 1.05-1.12x, so it stays on torch fp32 unless asked for.
 ONNX_PAYS = {"generator": True, "hed": False}
 
 

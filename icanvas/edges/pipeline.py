@@ -28,7 +28,7 @@ from icanvas.core.runtime import World, resolve_runtime, torchrun_world
 from icanvas.edges.hed import inference, rgb_to_tensor
 from icanvas.edges.postprocess import finish_one, postprocess
 from icanvas.edges.weights import load_hed
-from icanvas.engines.runners import cached_graph, to_onnx
+from icanvas.engines.runners import IMAGE_AXES, cached_graph, to_onnx
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,9 @@ class EdgeDetector:
         self.net = load_hed(root, str(self.device), progress=progress)
         self.graph = None
         if self.engine == "onnxruntime":
-            axes = {0: "batch", 2: "height", 3: "width"}
             self.graph = cached_graph(root, "hed", self.net, lambda metadata: to_onnx(
-                self.net, torch.zeros(1, 3, 64, 64), ["rgb"], ["edges"], {"rgb": axes, "edges": axes}, metadata))
+                self.net, torch.zeros(1, 3, 64, 64), ["rgb"], ["edges"], {"rgb": IMAGE_AXES, "edges": IMAGE_AXES},
+                metadata))
 
     def hed_maps(self, prepared: list[np.ndarray]) -> list[np.ndarray]:
         """Fused HED maps (float32, 1 = edge) of same-sized prepared photos, with the border cropped off."""

@@ -27,6 +27,7 @@ from icanvas.core.io import write_bytes_atomic
 from icanvas.core.runtime import warn
 
 ONNX_OPSET = 17
+IMAGE_AXES = {0: "batch", 2: "height", 3: "width"}   # an NxCxHxW tensor's dynamic axes: any batch, any size
 GRAPH_FOLDER = ("cache", "graphs")   # under the root
 WEIGHTS_KEY = "icanvas.weights"      # a cached graph's metadata: the hash of the weights it was made from
 

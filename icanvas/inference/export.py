@@ -21,8 +21,8 @@ import torch
 
 from icanvas.core.errors import BadInput
 from icanvas.core.io import write_bytes_atomic, write_json_atomic
-from icanvas.engines.runners import ONNX_OPSET, OnnxRunner
-from icanvas.inference.generator_engines import ONNX_AXES, ONNX_INPUT, ONNX_OUTPUT, generator_onnx
+from icanvas.engines.runners import IMAGE_AXES, ONNX_OPSET, OnnxRunner
+from icanvas.inference.generator_engines import ONNX_INPUT, ONNX_OUTPUT, generator_onnx
 from icanvas.inference.painter import locate_model
 from icanvas.pix2pix.checkpoints import INFO_NAME, ONNX_NAME, WEIGHTS_NAME, load_generator, run_colour_book
 from icanvas.sketch.colouring import BOOK_NAME, ColourBook
@@ -46,7 +46,7 @@ def _parity(graph: bytes, generator: torch.nn.Module, input_nc: int, size: int, 
 
 
 def _shape(channels: int) -> list:
-    return [ONNX_AXES.get(i, channels) for i in range(4)]
+    return [IMAGE_AXES.get(i, channels) for i in range(4)]
 
 
 def export_model(source: str | Path | None, out: Path, *, root: str | Path | None = None,

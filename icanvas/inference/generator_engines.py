@@ -17,12 +17,11 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from icanvas.engines.runners import OnnxRunner, bf16_copy, to_onnx
 from icanvas.core.errors import BadInput
 from icanvas.core.runtime import resolve_precision
+from icanvas.engines.runners import IMAGE_AXES, OnnxRunner, bf16_copy, to_onnx
 
 ONNX_INPUT, ONNX_OUTPUT = "sketch", "picture"
-ONNX_AXES = {0: "batch", 2: "height", 3: "width"}   # dynamic: any batch, any size
 NO_VARIATIONS = ("engine onnxruntime paints one picture per sketch, no variations (the ONNX graph has no "
                  "dropout): use engine torch on the checkpoint or installed model")
 
@@ -92,4 +91,4 @@ def generator_onnx(model: nn.Module, input_nc: int, size: int, metadata: dict[st
     """An inference generator (per-image batch norm, eval mode) as an ONNX graph with dynamic batch, height
     and width (InstanceNormalization for the per-image norm)."""
     return to_onnx(model, torch.zeros(2, input_nc, size, size), [ONNX_INPUT], [ONNX_OUTPUT],
-                   {ONNX_INPUT: ONNX_AXES, ONNX_OUTPUT: ONNX_AXES}, metadata)
+                   {ONNX_INPUT: IMAGE_AXES, ONNX_OUTPUT: IMAGE_AXES}, metadata)
