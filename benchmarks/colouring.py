@@ -10,7 +10,8 @@ one drawing differ (colour, not shape), and what the colouring step costs.
     python benchmarks/colouring.py --data shoes --train-steps 800 --width 16 --seeds 0 1
 
 --data demo: doodles of faces (sketch_gap's categories), realism against 200 demo avatars the model never saw
-(indices 300-499 of the demo set; the main job trains on 0-299). --data shoes: shoe-like doodles (flip flops,
+(indices 300-499 of the demo set; the main job trains on 0-299); beside them, the same models on HED drawings of 60
+avatars of another seed, coloured by palette ("avatar-edges": the ceiling for colouring). --data shoes: shoe-like doodles (flip flops,
 rollerskates, sock), realism against the shared pairs' photos. Each checkpoint must come from a run trained with
 --hints (its colours.safetensors beside checkpoints/). Figures go to benchmarks/results/colouring-<data>-*.json.
 """
@@ -28,6 +29,7 @@ import torch
 
 from icanvas.core.images import load_rgb, split_ab
 from icanvas.core.paths import resolve_root
+from icanvas.core.themes import THEMES
 from icanvas.data.demo import make_demo
 from icanvas.data.pairing import pair_files, plan_paired, write_pairs
 from icanvas.edges.pipeline import EdgeDetector, EdgeSettings
@@ -55,6 +57,18 @@ def photos_for(data: str, work: Path, size: int) -> list[np.ndarray]:
         return [cv2.resize(split_ab(load_rgb(p), str(p))[1], (size, size), interpolation=cv2.INTER_AREA)
                 for p in files]
     return [cv2.resize(load_rgb(p), (size, size), interpolation=cv2.INTER_AREA) for p in files]
+
+
+def avatar_drawings(root: Path, work: Path, count: int = 60) -> list[tuple[str, np.ndarray]]:
+    """HED line drawings of demo avatars of another seed (neither trained on nor among the reference photos), made
+    as the demo's edges are (256 px, twins merged): the model's own kind of drawing, so realism on them, coloured
+    by the palette, is about the most that colouring can reach on this model, whatever a child draws."""
+    folder = work / "demo-other-seed"
+    if not folder.is_dir():
+        make_demo(folder, count, seed=1)
+    photos = [load_rgb(p) for p in sorted(folder.glob("*.png"))[:count]]
+    drawings = EdgeDetector(root, EdgeSettings(merge_twins=THEMES["demo"].merge_twins)).batch(photos)
+    return [(f"avatar-{i}", np.repeat(d[..., None], 3, axis=2)) for i, d in enumerate(drawings)]
 
 
 def train_shoes(work: Path, steps: int, width: int, seeds: list[int], size: int) -> list[Path]:
@@ -120,6 +134,7 @@ def run(args: argparse.Namespace) -> dict:
     photos = photos_for(args.data, work, args.size)
     detector = EdgeDetector(root, EdgeSettings(size=args.size))
     scorer = RealismScorer(detector.net, photos, args.size, f"{args.data} held-out photos")
+    avatars = avatar_drawings(root, work) if args.data == "demo" else []
     rows, strips = {}, []
     for i, checkpoint in enumerate(checkpoints):
         for method in ("off", *METHODS):
@@ -133,8 +148,13 @@ def run(args: argparse.Namespace) -> dict:
             print(f"{method:9s} model {i}: KID {row['kid']:.3f}  R {row['realism']:.3f}  F {row['fidelity']:.3f}"
                   + (f"  variations: colour {row['variation_colour']:.3f} shape F {row['variation_shape_f']:.3f}"
                      f"  cost {row['cost']}" if method != "off" else ""), flush=True)
+        if avatars:   # the ceiling: the palette on the model's own kind of drawing
+            painter = Painter.from_pretrained(checkpoint, colouring="palette")
+            row, made = score(painter, avatars, detector, scorer, True)
+            rows[f"avatar-edges/{i}"] = {"method": "avatar-edges", "checkpoint": str(checkpoint), **row}
+            print(f"avatar edges, palette, model {i}: KID {row['kid']:.3f}  R {row['realism']:.3f}", flush=True)
     summary = {}
-    for method in ("off", *METHODS):
+    for method in ("off", *METHODS, *(("avatar-edges",) if avatars else ())):
         group = [r for r in rows.values() if r["method"] == method]
         summary[method] = {k: {"mean": round(float(np.mean([r[k] for r in group])), 4),
                                "spread": round(float(np.ptp([r[k] for r in group])), 4)}

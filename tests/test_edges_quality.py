@@ -11,13 +11,15 @@ from icanvas.eval.edges_quality import evaluate_cli, load_pairs, score
 
 
 @pytest.mark.e2e
-@pytest.mark.slow  # `icanvas edges` in a subprocess on 120 real photos: about 90 s on 2 cores
+@pytest.mark.slow  # `icanvas edges` in a subprocess on 40 real photos: 8-35 s on 2 cores
 def test_defaults_reach_f_085_against_the_authors_edges(hed_root, shared_dir, tmp_path):
-    pairs = load_pairs(shared_dir / "data" / "edges2shoes_120")
-    assert len(pairs) == 120
+    # every third of the 120 pairs: F 0.866 (0.864-0.872 over three such thirds, bf16 or fp32; all 120 score 0.869
+    # in benchmarks/edges_quality.py)
+    pairs = load_pairs(shared_dir / "data" / "edges2shoes_120")[::3]
+    assert len(pairs) == 40
     result = evaluate_cli(hed_root, pairs, tmp_path)
     print(f"F {result['f']:.4f}  P {result['precision']:.4f}  R {result['recall']:.4f}  {result['seconds']:.1f} s")
-    assert result["images"] == 120
+    assert result["images"] == 40
     assert result["f"] >= 0.85
 
 
