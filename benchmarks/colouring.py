@@ -13,7 +13,8 @@ one drawing differ (colour, not shape), and what the colouring step costs.
 (indices 300-499 of the demo set; the main job trains on 0-239); beside them, the same models on HED drawings of 60
 avatars of another seed, coloured by palette ("avatar-edges": the ceiling for colouring). --data shoes: shoe-like
 doodles (flip flops, rollerskates, sock), realism against the shared pairs' photos. Each checkpoint must come
-from a run trained with --hints (its colours.safetensors beside checkpoints/). Figures go to benchmarks/results/colouring-<data>-*.json.
+from a run trained with --hints (its colours.safetensors beside checkpoints/). Figures go to
+benchmarks/results/colouring-<data>-*.json.
 """
 
 from __future__ import annotations
