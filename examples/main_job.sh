@@ -14,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=${1:-./icanvas-home}
 photos=${DEMO_PHOTOS:-240}
-epochs=${DEMO_EPOCHS:-24}
+epochs=${DEMO_EPOCHS:-8}       # on the demo, doodles come out best from early epochs (docs/colouring.md)
 width=${DEMO_WIDTH:-32}         # generator and discriminator width (ngf, ndf)
 job_seconds=${DEMO_SECONDS:-510}
 icanvas() { command icanvas --root "$root" "$@"; }
@@ -29,7 +29,8 @@ resume=""
 budget=$(( job_seconds - SECONDS - 75 ))
 (( budget > 60 )) || budget=60
 icanvas train --theme demo --run main $resume --size 128 --ngf "$width" --ndf "$width" --batch-size 4 --epochs "$epochs" \
-  --save-every 4 --hints --time-budget "$budget"
+  --save-every 4 --hints --time-budget "$budget" \
+  --sketch-augment --augment doodle --lambda-mark 100   # doodle-like lines, the crayon's colour kept (docs/colouring.md)
 pairs=()   # held-out pairs add photo scores; a tiny demo may have none
 compgen -G "$root/data/demo/pairs/val/*.png" >/dev/null && pairs=(--pairs "$root/data/demo/pairs/val")
 icanvas compare "$root/runs/demo/main" --sketches "$here/sketches" "${pairs[@]}" -o "$root/reports/compare" --select

@@ -18,7 +18,7 @@ from icanvas.data.pairing import plan_paired, write_pairs
 from icanvas.inference.painter import Painter
 from icanvas.pix2pix.checkpoints import load_generator, read_info
 from icanvas.pix2pix.dataset import PairDataset, to_model_input
-from icanvas.pix2pix.inputs import encode_input, hint_layers
+from icanvas.pix2pix.inputs import encode_input, hint_layers, mark_loss
 from icanvas.pix2pix.networks import GeneratorConfig, per_image_statistics
 from icanvas.pix2pix.trainer import TrainConfig, train
 from icanvas.sketch.fill import fill_hints
@@ -119,6 +119,19 @@ def test_the_input_a_hint_model_reads_and_a_plain_model_ignores_hints():
     assert not encode_input(sketch, None, config)[:, 1:].any()                   # no colour: empty layers
 
 
+def test_the_mark_loss_is_the_distance_to_the_crayon_colour_under_its_marks_only():
+    lines, hints = _square_with_marks(((30, 30), RED), ((20, 40), BLUE))
+    layers = torch.from_numpy(hint_layers(lines, hints, hint_fill=True)).permute(2, 0, 1)[None].float() / 255
+    sketch = torch.from_numpy(lines).float()[None, None] / 127.5 - 1
+    x = encode_input(sketch, layers, GeneratorConfig.for_training(64, 4, hints=True, hint_fill=True))
+    under = x[:, 4:5] > 0
+    picture = torch.where(under, x[:, 1:4], torch.rand(1, 3, 64, 64) * 2 - 1)   # anything but under the marks
+    assert mark_loss(picture, x) == 0
+    assert torch.isclose(mark_loss(torch.where(under, x[:, 1:4] + 0.5, picture), x), torch.tensor(0.5))
+    no_marks = encode_input(sketch, None, GeneratorConfig.for_training(64, 4, hints=True, hint_fill=True))
+    assert mark_loss(picture, no_marks) == 0
+
+
 def test_a_hint_config_must_read_the_channels_it_says():
     with pytest.raises(ValueError, match="input_nc 3"):
         GeneratorConfig(size=64, input_nc=3, hints=True)
@@ -188,8 +201,9 @@ def test_hints_are_made_from_the_photo_after_its_crop_and_flip_and_are_determini
 def test_a_run_with_hints_records_them_scores_with_and_without_and_reloads(shoes32, tmp_path):
     run = tmp_path / "run"
     cfg = TrainConfig(data=str(shoes32), run_dir=str(run), theme="shoes", run="h", size=32, ngf=4, ndf=4,
-                      batch_size=2, epochs=1, hints=True, val_limit=2)
+                      batch_size=2, epochs=1, hints=True, lambda_mark=50.0, val_limit=2)
     result = train(cfg)
+    assert json.loads((run / "config.json").read_text())["settings"]["lambda_mark"] == 50.0
     info = read_info(result.checkpoint)
     assert info.generator.hints and info.generator.hint_fill and info.generator.input_nc == 9
     record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])

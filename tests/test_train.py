@@ -239,3 +239,5 @@ def test_a_time_budget_trains_the_whole_epochs_that_fit_and_a_rerun_keeps_the_pl
     assert json.loads(roomy.stdout)["epochs_done"] == 2
     bad = cli("--root", root, "train", "--data", shoes32, *TINY, "--time-budget", "0")
     assert bad.exit_code == 2 and "time budget 0" in bad.stderr
+    no_crayon = cli("--root", root, "train", "--data", shoes32, *TINY, "--lambda-mark", "10")
+    assert no_crayon.exit_code == 2 and "lambda_mark 10.0" in no_crayon.stderr and "with hints" in no_crayon.stderr

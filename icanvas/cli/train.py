@@ -80,6 +80,8 @@ def train(
                                           "simplify, interior, twins or doodle (docs/sketch-gap.md)."),
     hints: Optional[bool] = typer.Option(None, "--hints/--no-hints", help="Also learn from colour hints simulated "
                                          "from the photos, so a crayon's colour steers the picture (default off)."),
+    lambda_mark: Optional[float] = typer.Option(None, "--lambda-mark", help="With --hints, weight of an L1 loss "
+                                                "to the crayon's colour under its marks (default 0)."),
     val_limit: Optional[int] = typer.Option(None, "--val-limit", help="Validation pairs scored per epoch "
                                             "(default 100)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
@@ -97,7 +99,8 @@ def train(
                                    ngf=ngf, ndf=ndf, device=device, amp=amp, workers=workers, seed=seed,
                                    save_every=save_every, max_steps=max_steps, time_budget=time_budget,
                                    sketch_augment=sketch_augment,
-                                   augment=augment, hints=hints, val_limit=val_limit).items() if v is not None}
+                                   augment=augment, hints=hints, lambda_mark=lambda_mark,
+                                   val_limit=val_limit).items() if v is not None}
     world = distributed.setup(device or "auto")
     try:
         cfg = plan_run(st.root, theme=theme, data=data, run=run, resume=resume, settings=given,

@@ -38,6 +38,7 @@ class TrainConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     lambda_l1: float = 100.0
+    lambda_mark: float = 0.0       # with hints: weight of L1 to the crayon's colour under its marks (Pix2Pix.step)
     ngf: int = 64
     ndf: int = 64
     seed: int = 0
@@ -57,8 +58,8 @@ class TrainConfig:
     samples: int = 4               # validation sketches in samples/epoch_NNNN.png
 
     # Settings that define the model and its data stream: a resumed run must keep them.
-    FIXED = ("data", "batch_size", "size", "lr", "beta1", "lambda_l1", "ngf", "ndf", "seed", "sketch_augment",
-             "augment", "hints", "hint_fill", "fill_prior")
+    FIXED = ("data", "batch_size", "size", "lr", "beta1", "lambda_l1", "lambda_mark", "ngf", "ndf", "seed",
+             "sketch_augment", "augment", "hints", "hint_fill", "fill_prior")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,6 +79,8 @@ def check_settings(cfg: TrainConfig) -> None:
         raise BadInput(f"time budget {cfg.time_budget}: must be a number of seconds above 0")
     if cfg.augment not in RECIPES:
         raise BadInput(f"augment {cfg.augment!r}: expected one of {', '.join(RECIPES)}")
+    if cfg.lambda_mark and not (cfg.hints and cfg.lambda_mark > 0):
+        raise BadInput(f"lambda_mark {cfg.lambda_mark}: must be 0 or more, and above 0 only with hints")
     try:
         GeneratorConfig.for_training(cfg.size, cfg.ngf, cfg.hints, cfg.hint_fill, cfg.fill_prior)
     except ValueError as exc:

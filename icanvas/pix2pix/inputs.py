@@ -44,3 +44,10 @@ def encode_input(sketch: torch.Tensor, layers: torch.Tensor | None, config: Gene
         mask = (layers[:, k + 3:k + 4] > 0.5).to(sketch.dtype)
         parts += [(layers[:, k:k + 3] * 2 - 1) * mask, mask]
     return torch.cat(parts, 1)
+
+
+def mark_loss(picture: torch.Tensor, model_input: torch.Tensor) -> torch.Tensor:
+    """Mean L1 between a hint model's pictures (Nx3xHxW in [-1, 1]) and the crayon's colour under its marks (the
+    first hint layer of encode_input's output), over the marked pixels; 0 where no sample has a mark."""
+    colour, mask = model_input[:, 1:4], model_input[:, 4:5]
+    return (picture - colour).abs().mul(mask).sum() / (3 * mask.sum()).clamp(min=1.0)

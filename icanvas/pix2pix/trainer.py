@@ -41,6 +41,7 @@ from icanvas.pix2pix.checkpoints import ModelInfo, save_generator
 from icanvas.pix2pix.config import CONFIG_NAME, STATE_NAME, TrainConfig, check_resumable, check_settings
 from icanvas.pix2pix.dataset import EpochSampler, PairDataset, memory_format, to_model_input
 from icanvas.pix2pix.distributed import World, any_rank, broadcast_str, sync_batch_norm
+from icanvas.pix2pix.inputs import mark_loss
 from icanvas.pix2pix.networks import (
     GeneratorConfig,
     PatchDiscriminator,
@@ -175,7 +176,10 @@ class Pix2Pix:
             pred_fake = self.D(torch.cat([real_A, fake_B], 1)).float()
         loss_G_GAN = F.binary_cross_entropy_with_logits(pred_fake, torch.ones_like(pred_fake))
         loss_G_L1 = F.l1_loss(fake_B.float(), real_B)
-        (loss_G_GAN + self.cfg.lambda_l1 * loss_G_L1).backward()
+        loss_G = loss_G_GAN + self.cfg.lambda_l1 * loss_G_L1
+        if self.cfg.lambda_mark:
+            loss_G = loss_G + self.cfg.lambda_mark * mark_loss(fake_B.float(), real_A)
+        loss_G.backward()
         self.opt_G.step()
         return torch.stack([loss_G_GAN, loss_G_L1, loss_D_real, loss_D_fake]).detach()
 
