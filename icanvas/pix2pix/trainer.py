@@ -1,7 +1,8 @@
 """pix2pix training as its authors define it, one process or many (torchrun), resumable to the same result.
 
 One step, in junyanz's optimize_parameters order: G makes fake B from A; D learns to tell (A, B) from
-(A, fake B) with the loss halved; then G learns to fool D plus lambda x L1 to B. Adam (lr 2e-4, betas 0.5,
+(A, fake B) with the loss halved; then G learns to fool D plus lambda x L1 to B (and, with lambda_mark, the
+crayon's colour under its marks: pix2pix.inputs.mark_loss). Adam (lr 2e-4, betas 0.5,
 0.999), learning rate constant for the first half of the epochs and then linearly decayed toward zero.
 
 Resuming gives the same weights as an uninterrupted run because all randomness is a function of the settings:
