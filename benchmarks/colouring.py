@@ -1,7 +1,8 @@
 """Automatic colouring of line drawings, measured on real doodles: the same hint model painting Quick, Draw!
 doodles from lines alone (off), with colours chosen from its training photos by exemplar, and by palette
 (sketch.colouring), scored by realism against held-out photos (KID, R), sketch fidelity F, how two colourings of
-one drawing differ (colour, not shape), and what the colouring step costs.
+one drawing differ (colour, not shape), what the colouring step costs, and (demo) compare's colour dE under the
+crayons of examples/sketches/colour/.
 
     # the demo at the main job's scale: the main job's run (seed 0) and a second seed trained alike
     python benchmarks/colouring.py --data demo --checkpoints \\
@@ -34,6 +35,7 @@ from icanvas.core.themes import THEMES
 from icanvas.data.demo import make_demo
 from icanvas.data.pairing import pair_files, plan_paired, write_pairs
 from icanvas.edges.pipeline import EdgeDetector, EdgeSettings
+from icanvas.eval.colour import hint_colour_error
 from icanvas.eval.compare import sketch_fidelity
 from icanvas.eval.fmeasure import tolerant_f
 from icanvas.eval.realism import RealismScorer
@@ -44,7 +46,8 @@ from icanvas.sketch.fill import _parts, fill_hints
 from results import write_result
 from sketch_gap import DOODLES, doodles, shared_dir
 
-SCORES = ("kid", "realism", "fidelity", "variation_colour", "variation_shape_f")
+SCORES = ("kid", "realism", "fidelity", "variation_colour", "variation_shape_f", "crayon_de")
+CRAYON_DRAWINGS = Path(__file__).resolve().parent.parent / "examples" / "sketches" / "colour"
 
 
 def photos_for(data: str, work: Path, size: int) -> list[np.ndarray]:
@@ -106,6 +109,14 @@ def colouring_cost(painter: Painter, drawings: list) -> dict:
             "with_fill_ms_p50": round(1000 * float(np.median(np.add(choose, fill))), 2)}
 
 
+def crayon_error(painter: Painter) -> float:
+    """compare's colour dE: mean CIEDE2000 between each crayon and the picture under it, over the example faces
+    with crayon colour (their blank parts coloured by the painter's method)."""
+    drawings = [painter.colour(painter.read(load_rgb(p))) for p in sorted(CRAYON_DRAWINGS.glob("*.png"))]
+    made = painter.paint(drawings)
+    return round(float(np.mean([hint_colour_error(p, d.hints) for p, d in zip(made, drawings)])), 4)
+
+
 def score(painter: Painter, sketches: list, detector: EdgeDetector, scorer: RealismScorer, colour: bool) -> dict:
     drawings = [painter.read(rgb) for _, rgb in sketches]
     coloured = [painter.colour(d) for d in drawings] if colour else drawings
@@ -144,11 +155,14 @@ def run(args: argparse.Namespace) -> dict:
             if method != "off" and painter.book is None:
                 raise SystemExit(f"{checkpoint}: its run has no colour book (train with --hints)")
             row, made = score(painter, sketches, detector, scorer, method != "off")
+            if args.data == "demo" and method != "off":
+                row["crayon_de"] = crayon_error(painter)
             rows[f"{method}/{i}"] = {"method": method, "checkpoint": str(checkpoint), **row}
             strips.append(np.concatenate(made[:: max(1, len(made) // 12)][:12], axis=1))
             print(f"{method:9s} model {i}: KID {row['kid']:.3f}  R {row['realism']:.3f}  F {row['fidelity']:.3f}"
                   + (f"  variations: colour {row['variation_colour']:.3f} shape F {row['variation_shape_f']:.3f}"
-                     f"  cost {row['cost']}" if method != "off" else ""), flush=True)
+                     f"  cost {row['cost']}" if method != "off" else "")
+                  + (f"  crayon dE {row['crayon_de']:.2f}" if "crayon_de" in row else ""), flush=True)
         if avatars:   # the ceiling: the palette on the model's own kind of drawing
             painter = Painter.from_pretrained(checkpoint, colouring="palette")
             row, made = score(painter, avatars, detector, scorer, True)
