@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from icanvas.core.errors import BadInput
-from icanvas.sketch.colouring import BOOK_NAME, ColourBook, auto_colour, build_colour_book
+from icanvas.sketch.colouring import BOOK_NAME, ColourBook, auto_colour, build_colour_book, photo_colouring
 from icanvas.sketch.crayon import crayon_layer
 from icanvas.sketch import fill
 from icanvas.sketch.fill import fill_hints, h_maxima, paper_of, parts_of
@@ -55,6 +55,15 @@ def test_a_line_drawing_takes_the_colours_of_the_photo_laid_out_like_it():
     inside, outside = _colour_at(fill, 32, 32), _colour_at(fill, 4, 4)
     assert (inside, outside) in ((SKIN, SKY), (RED, GRASS))   # one photo's colours, not a mix of both
     assert _colour_at(fill, 60, 60) == outside                # the background is one part, one colour
+
+
+def test_a_drawing_coloured_from_its_own_photo_takes_each_regions_median_as_the_book_would():
+    drawing = _face()
+    photo = _photo(SKIN, SKY)
+    photo[30:33, 28:36] = (20, 20, 20)                       # an eye: the median keeps the skin
+    fill = _filled(drawing, photo_colouring(drawing, photo))
+    assert _colour_at(fill, 32, 32) == SKIN and _colour_at(fill, 4, 4) == _colour_at(fill, 60, 60) == SKY
+    assert not photo_colouring(np.zeros((SIZE, SIZE), np.uint8), photo).any()   # no paper, no colour
 
 
 def test_seeds_give_other_colourings_reproducibly_and_none_gives_the_best():

@@ -119,6 +119,19 @@ def test_the_input_a_hint_model_reads_and_a_plain_model_ignores_hints():
     assert not encode_input(sketch, None, config)[:, 1:].any()                   # no colour: empty layers
 
 
+def test_chosen_colours_are_read_in_the_fill_alone_and_the_childs_crayon_wins():
+    lines, hints = _square_with_marks(((30, 30), RED))        # the child coloured the square red
+    chosen = np.zeros_like(hints)
+    chosen[28:33, 28:33] = (*BLUE, 255)                        # a colour chosen under the child's: ignored
+    chosen[4:7, 4:7] = (*BLUE, 255)                            # and one chosen for the paper around the square
+    layers = hint_layers(lines, hints, True, chosen)
+    assert np.array_equal(layers[:, :, :4], hints)             # the marks: only what the child put there
+    assert tuple(layers[40, 40, 4:8]) == (*RED, 255)           # the fill: the child's red in the square,
+    assert tuple(layers[10, 56, 4:8]) == (*BLUE, 255)          # the chosen blue around it
+    without_fill = hint_layers(lines, hints, False, chosen)    # a model without the fill reads chosen dabs as marks
+    assert tuple(without_fill[5, 5]) == (*BLUE, 255) and tuple(without_fill[30, 30]) == (*RED, 255)
+
+
 def test_the_mark_loss_is_the_distance_to_the_crayon_colour_under_its_marks_only():
     lines, hints = _square_with_marks(((30, 30), RED), ((20, 40), BLUE))
     layers = torch.from_numpy(hint_layers(lines, hints, hint_fill=True)).permute(2, 0, 1)[None].float() / 255
@@ -196,6 +209,26 @@ def test_hints_are_made_from_the_photo_after_its_crop_and_flip_and_are_determini
     sketch, photo = to_model_input(torch.from_numpy(item)[None], torch.device("cpu"),
                                    GeneratorConfig.for_training(32, 4, hints=True, hint_fill=False))
     assert sketch.shape == (1, 5, 32, 32) and photo.shape == (1, 3, 32, 32)
+
+
+def _no_crayon(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.zeros(photo.shape[:2] + (4,), np.uint8)
+
+
+def test_samples_without_crayon_are_often_shown_colours_chosen_from_their_photo_in_the_fill(shoes32):
+    files = sorted((shoes32 / "train").glob("*.png"))
+    ds = PairDataset(files, 32, seed=3, hints=_no_crayon, hint_fill=True)
+    items = [ds[(e, i)].numpy() for e in range(6) for i in range(len(files))]
+    coloured = [x for x in items if x[:, :, 11].any()]
+    assert not any(x[:, :, 7].any() for x in items)                           # never a mark
+    assert 0.4 < len(coloured) / len(items) < 0.9                             # CHOSEN_SHARE / NO_HINT_SHARE
+    for x in coloured:   # each colour of the fill is the photo's median colour where it lies
+        under = x[:, :, 11] > 0
+        for colour in np.unique(x[:, :, 8:11][under], axis=0):
+            where = under & (x[:, :, 8:11] == colour).all(axis=2)
+            assert np.abs(np.median(x[:, :, 1:4][where], axis=0) - colour).max() <= 40
+    plain = PairDataset(files, 32, seed=3, hints=_no_crayon)                  # a model without the fill: none
+    assert not any(plain[(e, 0)].numpy()[:, :, 4:].any() for e in range(6))
 
 
 def test_a_run_with_hints_records_them_scores_with_and_without_and_reloads(shoes32, tmp_path):

@@ -94,8 +94,8 @@ def sketches_to_tensor(sketches: Sequence[np.ndarray | Drawing],
     if config.hints and any(c is not None for c in colours):
         size = lines.shape[1:]
         layers = torch.from_numpy(np.stack([
-            hint_layers(d.lines, c if c is not None else empty_hints(*size), config.hint_fill)
-            for d, c in zip(drawings, colours)])).permute(0, 3, 1, 2).float().div_(255.0)
+            hint_layers(d.lines, d.hints if d.hints is not None else empty_hints(*size), config.hint_fill, d.chosen)
+            for d in drawings])).permute(0, 3, 1, 2).float().div_(255.0)
     return encode_input(x, layers, config).contiguous()
 
 

@@ -3,7 +3,11 @@
 The Dataset applies one random resize-to-1.117x + crop + flip to A and B together, from a generator seeded by
 (seed, epoch, index): the data a step sees never depends on worker count or on whether the run was resumed.
 Colour hints, for a model that reads them, are simulated from the photo after its crop and flip (so they lie
-exactly where the photo has that colour), from their own stream of the same seed.
+exactly where the photo has that colour), from their own stream of the same seed. A model with the fill is also
+shown, on CHOSEN_SHARE of the samples, colours chosen for the drawing's parts as icanvas chooses them for a line
+drawing, here from the sample's own photo (sketch.colouring.photo_colouring), in the fill alone: it learns to
+paint a photo under a chosen colour (its features and shading; the doodles' realism, docs/colouring.md) and to
+keep a child's crayon exactly.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from icanvas.core.errors import BadInput, IcanvasError
 from icanvas.data.pairing import read_pair
 from icanvas.pix2pix.inputs import encode_input, hint_layers
 from icanvas.pix2pix.networks import GeneratorConfig
+from icanvas.sketch.colouring import photo_colouring
+from icanvas.sketch.hints import CHOSEN_SHARE, NO_HINT_SHARE
 
 LOAD_SCALE = 1.117  # pix2pix: load_size 286 for crop_size 256
 
@@ -87,7 +93,10 @@ class PairDataset(Dataset):
         if self.hints is not None:
             crop = np.ascontiguousarray(crop)
             marks = self.hints(crop[:, :, 1:], hint_rng)
-            crop = np.concatenate([crop, hint_layers(crop[:, :, 0], marks, self.hint_fill)], axis=2)
+            chosen = None
+            if self.hint_fill and not marks[:, :, 3].any() and hint_rng.random() < CHOSEN_SHARE / NO_HINT_SHARE:
+                chosen = photo_colouring(crop[:, :, 0], crop[:, :, 1:])
+            crop = np.concatenate([crop, hint_layers(crop[:, :, 0], marks, self.hint_fill, chosen)], axis=2)
         return torch.from_numpy(np.ascontiguousarray(crop))
 
 

@@ -3,7 +3,8 @@
 A plain model reads the sketch as `input_nc` equal channels (3, as pix2pix feeds its edge maps). A hint model
 reads the sketch, then for each hint layer its colour (RGB in [-1, 1], 0 where the layer is empty) and its mask
 (1 where it has colour, else 0). The layers: the crayon marks themselves, and with `hint_fill` also their fill
-over the drawing's regions (sketch.fill), which tells the network how far each colour reaches. A hint model given
+over the drawing's regions (sketch.fill), which tells the network how far each colour reaches, together with the
+colours icanvas chose for the parts left blank (sketch.colouring), which lie in the fill alone. A hint model given
 no hints reads empty layers, as it did for the share of training samples drawn without colour.
 """
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from icanvas.sketch.fill import fill_hints
+from icanvas.sketch.hints import with_chosen
 
 if TYPE_CHECKING:
     from icanvas.pix2pix.networks import GeneratorConfig
@@ -26,10 +28,15 @@ def hint_input_nc(hint_fill: bool) -> int:
     return 1 + HINT_CHANNELS * (2 if hint_fill else 1)
 
 
-def hint_layers(lines: np.ndarray, hints: np.ndarray, hint_fill: bool) -> np.ndarray:
-    """The hint layers a model reads, HxWx(4|8) uint8, from the lines (HxW, 255 paper) and the crayon marks
-    (HxWx4 hint layer, sketch.hints) at the model size."""
-    return np.concatenate([hints, fill_hints(lines, hints)], axis=2) if hint_fill else hints
+def hint_layers(lines: np.ndarray, hints: np.ndarray, hint_fill: bool,
+                chosen: np.ndarray | None = None) -> np.ndarray:
+    """The hint layers a model reads, HxWx(4|8) uint8, from the lines (HxW, 255 paper), the child's crayon marks
+    (HxWx4 hint layer, sketch.hints) and the colours chosen for the parts the child left blank (a hint layer,
+    sketch.colouring; None: none) at the model size. A model with hint_fill reads chosen colours in the fill
+    alone: its marks are only what a child put there, which the picture keeps (train --lambda-mark), while a
+    chosen colour is a suggestion for its part that the picture may shade (pix2pix.dataset trains it so)."""
+    colour = with_chosen(hints, chosen)
+    return np.concatenate([hints, fill_hints(lines, colour)], axis=2) if hint_fill else colour
 
 
 def encode_input(sketch: torch.Tensor, layers: torch.Tensor | None, config: GeneratorConfig) -> torch.Tensor:

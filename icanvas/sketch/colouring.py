@@ -39,7 +39,7 @@ from skimage.color import rgb2lab
 from icanvas.core.errors import BadInput
 from icanvas.core.io import atomic_path
 from icanvas.core.themes import THEMES
-from icanvas.sketch.fill import fill_hints, parts_of
+from icanvas.sketch.fill import Parts, fill_hints, parts_of
 from icanvas.sketch.hints import empty_hints
 from icanvas.sketch.lines import LINE_LEVEL, ink_of
 
@@ -331,9 +331,17 @@ def auto_colour(lines: np.ndarray, book: ColourBook, hints: np.ndarray | None = 
         colours = _palette_colours(book, regions, blank, region_count, hints, seed)
     else:
         colours = _exemplar_colours(book, lines, blank, region_count, depth, hints, seed)
-    # a dab at the deepest point of each blank part, as wide as the part allows
+    return _dabs(found, regions, colours, given)
+
+
+def _dabs(found: Parts, regions: np.ndarray, colours: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """A hint layer: a dab of its region's colour (colours: one per region 1.., count x 3) at the deepest point
+    of each part not `given` (bool per part label), as wide as the part allows."""
+    h, w = regions.shape
+    layer = empty_hints(h, w)
+    parts, depth = found.labels, found.distance
     radius_cap = max(1.0, DAB * min(h, w))
-    for i, (y, x) in enumerate(ndimage.maximum_position(depth, parts, np.arange(1, count + 1))):
+    for i, (y, x) in enumerate(ndimage.maximum_position(depth, parts, np.arange(1, found.count + 1))):
         if given[i + 1]:
             continue
         reach = int(radius_cap) + 1
@@ -343,3 +351,14 @@ def auto_colour(lines: np.ndarray, book: ColourBook, hints: np.ndarray | None = 
         dab = ((yy - y) ** 2 + (xx - x) ** 2 <= radius ** 2) & (parts[window] == i + 1)
         layer[window][dab] = (*colours[regions[y, x] - 1], 255)
     return layer
+
+
+def photo_colouring(lines: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """The colouring a drawing (HxW uint8, 255 paper) would get from its own photo (HxWx3 uint8, the same size):
+    each region the photo's median colour over it, as dabs like auto_colour's. Training shows it to a hint model
+    (pix2pix.dataset) as the kind of colouring auto_colour hands it for a line drawing."""
+    found = parts_of(lines)
+    if found.count == 0:
+        return empty_hints(*lines.shape)
+    regions, count = ndimage.label(found.paper)
+    return _dabs(found, regions, _medians(photo, regions, count), np.zeros(found.count + 1, bool))

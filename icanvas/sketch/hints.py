@@ -25,7 +25,8 @@ MIN_DEPTH = 0.12       # lighter than this is paper (or paper noise)
 MIN_PURITY = 0.3       # palette crayons are 0.49 (green) and up; black and grey pencil are under 0.1
 MIN_LIGHTNESS = 0.25   # darker than this is a pen line, however saturated (dark blue ballpoint: 0.17)
 
-NO_HINT_SHARE = 0.6    # training samples without any hint, so that the model still draws without colour
+NO_HINT_SHARE = 0.6    # training samples without any crayon hint,
+CHOSEN_SHARE = 0.4     # of which these are coloured as icanvas colours a line drawing (pix2pix.dataset)
 MAX_STROKES = 20
 KINDS = ("scribble", "stroke", "dots", "fill")
 KIND_CUMULATIVE = np.cumsum((0.4, 0.25, 0.15, 0.2))
@@ -68,10 +69,18 @@ def check_hints(hints: np.ndarray, shape: tuple[int, int] | None = None, name: s
     return hints
 
 
+def with_chosen(hints: np.ndarray, chosen: np.ndarray | None) -> np.ndarray:
+    """A child's crayon (hint layer) and, where it has none, colours chosen for the blank parts (a hint layer
+    of the same size, sketch.colouring; None: none chosen)."""
+    if chosen is None or not chosen[:, :, 3].any():
+        return hints
+    return np.where(hints[:, :, 3:] > 127, hints, chosen)
+
+
 # ---- simulation -----------------------------------------------------------------------------------------------
 
 def stroke_count(rng: np.random.Generator) -> int:
-    """The training distribution: none for 40 % of the samples, else 1..20, small counts more often
+    """The training distribution: none for NO_HINT_SHARE of the samples, else 1..20, small counts more often
     (log-uniform: as many samples with 1-4 strokes as with 5-20)."""
     if rng.random() < NO_HINT_SHARE:
         return 0

@@ -18,6 +18,7 @@ from skimage.morphology import skeletonize
 
 from icanvas.core.errors import BadInput
 from icanvas.sketch.crayon import Crayon, crayon_layer, looks_coloured, read_crayon
+from icanvas.sketch.hints import with_chosen
 from icanvas.sketch.lines import DEFAULT_STYLE, LINE_LEVEL, SIDES, draw_lines
 
 WORK_SIDE = 1024   # larger inputs are reduced to this side first: enough detail, bounded time
@@ -51,11 +52,9 @@ class Drawing:
 
     def colour(self) -> np.ndarray | None:
         """The hint layer the model reads: the child's crayon, and the chosen colours where it has none."""
-        if self.chosen is None or not self.chosen[:, :, 3].any():
-            return self.hints
-        if self.hints is None:
+        if self.hints is None and self.chosen is not None and self.chosen[:, :, 3].any():
             return self.chosen
-        return np.where(self.hints[:, :, 3:] > 127, self.hints, self.chosen)
+        return self.hints if self.hints is None else with_chosen(self.hints, self.chosen)
 
     def preview(self) -> np.ndarray:
         """HxWx3 uint8: the colour on the paper (the child's and the chosen), the lines over it."""
