@@ -37,7 +37,7 @@ class EdgeSettings:
     (docs/edges.md); PRESETS["pix2pix-matlab"] holds the authors' values."""
 
     size: int = 256            # output drawings are size x size (photos are squashed, as pix2pix's edges2* data)
-    border: int = 8            # reflect-pad the photo by this many px before HED, crop after (docs/edges.md)
+    border: int = 32           # reflect-pad the photo by this many px before HED, crop after
     threshold: float = 0.40    # keep NMS'd edges >= this (the authors: 25/255; these retrained weights run hotter)
     min_edge: int = 5          # drop 8-connected lines with fewer pixels (as the authors)
     nms: bool = True
