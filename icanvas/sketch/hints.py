@@ -25,8 +25,8 @@ MIN_DEPTH = 0.12       # lighter than this is paper (or paper noise)
 MIN_PURITY = 0.3       # palette crayons are 0.49 (green) and up; black and grey pencil are under 0.1
 MIN_LIGHTNESS = 0.25   # darker than this is a pen line, however saturated (dark blue ballpoint: 0.17)
 
-NO_HINT_SHARE = 0.6    # training samples without any crayon hint,
-CHOSEN_SHARE = 0.4     # of which these are coloured as icanvas colours a line drawing (pix2pix.dataset)
+NO_HINT_SHARE = 0.6    # training samples without any crayon hint; of all samples, these (from those) are
+CHOSEN_SHARE = 0.4     # coloured as icanvas colours a line drawing instead (pix2pix.dataset), the rest bare
 MAX_STROKES = 20
 KINDS = ("scribble", "stroke", "dots", "fill")
 KIND_CUMULATIVE = np.cumsum((0.4, 0.25, 0.15, 0.2))

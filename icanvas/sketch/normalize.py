@@ -51,10 +51,11 @@ class Drawing:
     chosen: np.ndarray | None = None  # hint layer of chosen colours; None: not chosen (yet), empty: none needed
 
     def colour(self) -> np.ndarray | None:
-        """The hint layer the model reads: the child's crayon, and the chosen colours where it has none."""
-        if self.hints is None and self.chosen is not None and self.chosen[:, :, 3].any():
-            return self.chosen
-        return self.hints if self.hints is None else with_chosen(self.hints, self.chosen)
+        """The colour on the drawing: the child's crayon, and the chosen colours where it has none (what the fill
+        spreads; a hint model reads the chosen ones in its fill alone, pix2pix.inputs.hint_layers)."""
+        if self.hints is None:
+            return self.chosen if self.chosen is not None and self.chosen[:, :, 3].any() else None
+        return with_chosen(self.hints, self.chosen)
 
     def preview(self) -> np.ndarray:
         """HxWx3 uint8: the colour on the paper (the child's and the chosen), the lines over it."""
