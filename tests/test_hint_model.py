@@ -217,7 +217,7 @@ def _no_crayon(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def test_samples_without_crayon_are_often_shown_colours_chosen_from_their_photo_in_the_fill(shoes32):
     files = sorted((shoes32 / "train").glob("*.png"))
-    ds = PairDataset(files, 32, seed=3, hints=_no_crayon, hint_fill=True)
+    ds = PairDataset(files, 32, seed=3, hints=_no_crayon, hint_fill=True, chosen_colours=True)
     items = [ds[(e, i)].numpy() for e in range(6) for i in range(len(files))]
     coloured = [x for x in items if x[:, :, 11].any()]
     assert not any(x[:, :, 7].any() for x in items)                           # never a mark
@@ -227,8 +227,9 @@ def test_samples_without_crayon_are_often_shown_colours_chosen_from_their_photo_
         for colour in np.unique(x[:, :, 8:11][under], axis=0):
             where = under & (x[:, :, 8:11] == colour).all(axis=2)
             assert np.abs(np.median(x[:, :, 1:4][where], axis=0) - colour).max() <= 40
-    plain = PairDataset(files, 32, seed=3, hints=_no_crayon)                  # a model without the fill: none
-    assert not any(plain[(e, 0)].numpy()[:, :, 4:].any() for e in range(6))
+    for other in (PairDataset(files, 32, seed=3, hints=_no_crayon, chosen_colours=True),   # no fill: none
+                  PairDataset(files, 32, seed=3, hints=_no_crayon, hint_fill=True)):       # not asked: none
+        assert not any(other[(e, 0)].numpy()[:, :, 4:].any() for e in range(6))
 
 
 def test_a_run_with_hints_records_them_scores_with_and_without_and_reloads(shoes32, tmp_path):

@@ -241,3 +241,5 @@ def test_a_time_budget_trains_the_whole_epochs_that_fit_and_a_rerun_keeps_the_pl
     assert bad.exit_code == 2 and "time budget 0" in bad.stderr
     no_crayon = cli("--root", root, "train", "--data", shoes32, *TINY, "--lambda-mark", "10")
     assert no_crayon.exit_code == 2 and "lambda_mark 10.0" in no_crayon.stderr and "with hints" in no_crayon.stderr
+    unchosen = cli("--root", root, "train", "--data", shoes32, *TINY, "--chosen-colours")
+    assert unchosen.exit_code == 2 and "chosen colours: only with hints" in unchosen.stderr

@@ -82,6 +82,9 @@ def train(
                                          "from the photos, so a crayon's colour steers the picture (default off)."),
     lambda_mark: Optional[float] = typer.Option(None, "--lambda-mark", help="With --hints, weight of an L1 loss "
                                                 "to the crayon's colour under its marks (default 0)."),
+    chosen_colours: Optional[bool] = typer.Option(None, "--chosen-colours/--no-chosen-colours", help="With "
+                                                  "--hints, also show samples coloured as icanvas colours a line "
+                                                  "drawing, from their own photo (default off; docs/colouring.md)."),
     val_limit: Optional[int] = typer.Option(None, "--val-limit", help="Validation pairs scored per epoch "
                                             "(default 100)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
@@ -99,7 +102,7 @@ def train(
                                    ngf=ngf, ndf=ndf, device=device, amp=amp, workers=workers, seed=seed,
                                    save_every=save_every, max_steps=max_steps, time_budget=time_budget,
                                    sketch_augment=sketch_augment,
-                                   augment=augment, hints=hints, lambda_mark=lambda_mark,
+                                   augment=augment, hints=hints, lambda_mark=lambda_mark, chosen_colours=chosen_colours,
                                    val_limit=val_limit).items() if v is not None}
     world = distributed.setup(device or "auto")
     try:

@@ -3,8 +3,8 @@
 The Dataset applies one random resize-to-1.117x + crop + flip to A and B together, from a generator seeded by
 (seed, epoch, index): the data a step sees never depends on worker count or on whether the run was resumed.
 Colour hints, for a model that reads them, are simulated from the photo after its crop and flip (so they lie
-exactly where the photo has that colour), from their own stream of the same seed. A model with the fill is also
-shown, on CHOSEN_SHARE of the samples, colours chosen for the drawing's parts as icanvas chooses them for a line
+exactly where the photo has that colour), from their own stream of the same seed. With chosen_colours, a model
+with the fill is also shown, on CHOSEN_SHARE of the samples, colours chosen for the drawing's parts as icanvas chooses them for a line
 drawing, here from the sample's own photo (sketch.colouring.photo_colouring), in the fill alone: it learns to
 paint a photo under a chosen colour (its features and shading; the doodles' realism, docs/colouring.md) and to
 keep a child's crayon exactly.
@@ -50,7 +50,7 @@ class PairDataset(Dataset):
     def __init__(self, files: Iterable[Path], size: int, *, random: bool = True, seed: int = 0,
                  sketch_augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
                  hints: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-                 hint_fill: bool = False) -> None:
+                 hint_fill: bool = False, chosen_colours: bool = False) -> None:
         self.files = list(files)
         self.size = size
         self.load_size = int(round(LOAD_SCALE * size))
@@ -59,6 +59,7 @@ class PairDataset(Dataset):
         self.sketch_augment = sketch_augment
         self.hints = hints
         self.hint_fill = hint_fill
+        self.chosen_colours = chosen_colours and hint_fill
 
     def __len__(self) -> int:
         return len(self.files)
@@ -94,7 +95,7 @@ class PairDataset(Dataset):
             crop = np.ascontiguousarray(crop)
             marks = self.hints(crop[:, :, 1:], hint_rng)
             chosen = None
-            if self.hint_fill and not marks[:, :, 3].any() and hint_rng.random() < CHOSEN_SHARE / NO_HINT_SHARE:
+            if self.chosen_colours and not marks[:, :, 3].any() and hint_rng.random() < CHOSEN_SHARE / NO_HINT_SHARE:
                 chosen = photo_colouring(crop[:, :, 0], crop[:, :, 1:])
             crop = np.concatenate([crop, hint_layers(crop[:, :, 0], marks, self.hint_fill, chosen)], axis=2)
         return torch.from_numpy(np.ascontiguousarray(crop))

@@ -317,7 +317,8 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
     augment = partial(augment_sketch, recipe=cfg.augment) if cfg.sketch_augment else None
     hints = simulate_hints if cfg.hints else None
     fill = cfg.hints and cfg.hint_fill
-    train_ds = PairDataset(train_files, cfg.size, seed=cfg.seed, sketch_augment=augment, hints=hints, hint_fill=fill)
+    train_ds = PairDataset(train_files, cfg.size, seed=cfg.seed, sketch_augment=augment, hints=hints, hint_fill=fill,
+                           chosen_colours=cfg.chosen_colours)
     validation = _Validation(val_files, cfg.size, cfg.batch_size, device, hints, fill)
     showcase = validation if val_files else _Validation(train_files[:cfg.samples], cfg.size, cfg.samples, device,
                                                         hints, fill)
