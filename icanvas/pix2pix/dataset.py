@@ -4,10 +4,10 @@ The Dataset applies one random resize-to-1.117x + crop + flip to A and B togethe
 (seed, epoch, index): the data a step sees never depends on worker count or on whether the run was resumed.
 Colour hints, for a model that reads them, are simulated from the photo after its crop and flip (so they lie
 exactly where the photo has that colour), from their own stream of the same seed. With chosen_colours, a model
-with the fill is also shown, on CHOSEN_SHARE of the samples, colours chosen for the drawing's parts as icanvas chooses them for a line
-drawing, here from the sample's own photo (sketch.colouring.photo_colouring), in the fill alone: it learns to
-paint a photo under a chosen colour (its features and shading; the doodles' realism, docs/colouring.md) and to
-keep a child's crayon exactly.
+with the fill is also shown, on CHOSEN_SHARE of the samples, colours chosen for the drawing's parts as icanvas
+chooses them for a line drawing, here from the sample's own photo (sketch.colouring.photo_colouring), in the fill
+alone: it learns to paint a photo under a chosen colour (its features and shading; the doodles' realism,
+docs/colouring.md) and to keep a child's crayon exactly.
 """
 
 from __future__ import annotations
