@@ -90,8 +90,7 @@ def sketches_to_tensor(sketches: Sequence[np.ndarray | Drawing],
     lines = np.stack([d.lines for d in drawings])
     x = torch.from_numpy(lines).float().div_(127.5).sub_(1.0).unsqueeze(1)
     layers = None
-    colours = [d.colour() for d in drawings]
-    if config.hints and any(c is not None for c in colours):
+    if config.hints and any(d.coloured for d in drawings):
         size = lines.shape[1:]
         layers = torch.from_numpy(np.stack([
             hint_layers(d.lines, d.hints if d.hints is not None else empty_hints(*size), config.hint_fill, d.chosen)

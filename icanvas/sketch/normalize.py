@@ -50,11 +50,16 @@ class Drawing:
     hints: np.ndarray | None = None   # size x size x 4 uint8 hint layer (sketch.hints); None: no colour
     chosen: np.ndarray | None = None  # hint layer of chosen colours; None: not chosen (yet), empty: none needed
 
+    @property
+    def coloured(self) -> bool:
+        """Whether the drawing carries any colour: the child's crayon, or colours chosen for it."""
+        return self.hints is not None or (self.chosen is not None and bool(self.chosen[:, :, 3].any()))
+
     def colour(self) -> np.ndarray | None:
         """The colour on the drawing: the child's crayon, and the chosen colours where it has none (what the fill
         spreads; a hint model reads the chosen ones in its fill alone, pix2pix.inputs.hint_layers)."""
         if self.hints is None:
-            return self.chosen if self.chosen is not None and self.chosen[:, :, 3].any() else None
+            return self.chosen if self.coloured else None
         return with_chosen(self.hints, self.chosen)
 
     def preview(self) -> np.ndarray:
