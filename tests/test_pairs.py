@@ -141,6 +141,32 @@ def test_dataset_transforms_sketch_and_photo_together(tmp_path):
     assert plain.shape == (32, 32, 4)
 
 
+def test_zoom_shows_parts_at_other_sizes_and_keeps_sketch_and_photo_together(tmp_path):
+    photo, _ = _photo_and_edges(64, 64, (24, 24, 40, 40))        # a 16 px red box
+    edges = np.full((64, 64), 255, np.uint8)
+    edges[23:41, 23:41] = 0                                      # its outline, 3 px wide (lines that survive zoom)
+    edges[26:38, 26:38] = 255
+    save_png(np.concatenate([np.repeat(edges[:, :, None], 3, 2), photo], axis=1), tmp_path / "0.png")
+    files = pair_files(tmp_path)
+
+    def box_sides(ds: PairDataset) -> list[int]:
+        sides = []
+        for epoch in range(40):
+            x = ds[(epoch, 0)].numpy()
+            rows, cols = np.nonzero((x[..., 1] > 150) & (x[..., 2] < 100))
+            line_rows, line_cols = np.nonzero(x[..., 0] < 128)
+            # the outline frames the box, and nothing else is drawn (no lines invented where the pair was padded)
+            assert abs(int(line_rows.min()) - int(rows.min())) <= 2 and abs(int(line_rows.max()) - int(rows.max())) <= 2
+            assert abs(int(line_cols.min()) - int(cols.min())) <= 2 and abs(int(line_cols.max()) - int(cols.max())) <= 2
+            sides.append(int(rows.max() - rows.min() + 1))
+        return sides
+
+    plain = box_sides(PairDataset(files, 32, seed=3))
+    zoomed = box_sides(PairDataset(files, 32, seed=3, zoom=1.6))
+    assert max(plain) - min(plain) <= 1                          # 16 px at 36/64: pix2pix's crop alone
+    assert min(zoomed) <= min(plain) - 2 and max(zoomed) >= max(plain) + 2
+
+
 def test_epoch_sampler_shards_and_resumes():
     ranks = [list(EpochSampler(10, epoch=3, seed=1, rank=r, world=2)) for r in range(2)]
     assert sorted(i for shard in ranks for _, i in shard) == list(range(10))

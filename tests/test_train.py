@@ -243,3 +243,5 @@ def test_a_time_budget_trains_the_whole_epochs_that_fit_and_a_rerun_keeps_the_pl
     assert no_crayon.exit_code == 2 and "lambda_mark 10.0" in no_crayon.stderr and "with hints" in no_crayon.stderr
     unchosen = cli("--root", root, "train", "--data", shoes32, *TINY, "--chosen-colours")
     assert unchosen.exit_code == 2 and "chosen colours: only with hints" in unchosen.stderr
+    zoomed_out = cli("--root", root, "train", "--data", shoes32, *TINY, "--zoom", "0.5")
+    assert zoomed_out.exit_code == 2 and "zoom 0.5: must be from 1" in zoomed_out.stderr

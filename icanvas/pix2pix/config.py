@@ -40,6 +40,7 @@ class TrainConfig:
     lambda_l1: float = 100.0
     lambda_mark: float = 0.0       # with hints: weight of L1 to the crayon's colour under its marks (Pix2Pix.step)
     chosen_colours: bool = False   # with the fill: samples coloured as line drawings are (pix2pix.dataset)
+    zoom: float = 1.0              # random zoom in or out of each pair, up to this factor (1: pix2pix's crop alone)
     ngf: int = 64
     ndf: int = 64
     seed: int = 0
@@ -60,7 +61,7 @@ class TrainConfig:
 
     # Settings that define the model and its data stream: a resumed run must keep them.
     FIXED = ("data", "batch_size", "size", "lr", "beta1", "lambda_l1", "lambda_mark", "ngf", "ndf", "seed",
-             "sketch_augment", "augment", "hints", "hint_fill", "fill_prior", "chosen_colours")
+             "sketch_augment", "augment", "hints", "hint_fill", "fill_prior", "chosen_colours", "zoom")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +83,8 @@ def check_settings(cfg: TrainConfig) -> None:
         raise BadInput(f"augment {cfg.augment!r}: expected one of {', '.join(RECIPES)}")
     if cfg.lambda_mark and not (cfg.hints and cfg.lambda_mark > 0):
         raise BadInput(f"lambda_mark {cfg.lambda_mark}: must be 0 or more, and above 0 only with hints")
+    if not 1.0 <= cfg.zoom <= 2.0:
+        raise BadInput(f"zoom {cfg.zoom}: must be from 1 (no zoom) to 2")
     if cfg.chosen_colours and not (cfg.hints and cfg.hint_fill):
         raise BadInput("chosen colours: only with hints and their fill (the chosen colours lie in the fill)")
     try:

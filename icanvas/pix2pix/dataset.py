@@ -37,10 +37,25 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
+def _pad(abcd: np.ndarray, side: int) -> np.ndarray:
+    """A zoomed-out pair centred on side x side: paper around the sketch and the photo's background colour (the
+    median of its border) around the photo, as blank paper around a drawing is background (mirroring or spreading
+    the border, tried first, taught the model stripes or a band at the frame's edge; docs/colouring.md)."""
+    a = (side - abcd.shape[0]) // 2
+    b = side - abcd.shape[0] - a
+    border = np.concatenate([abcd[0], abcd[-1], abcd[:, 0], abcd[:, -1]])
+    paper = [255, *(int(v) for v in np.median(border[:, 1:], axis=0))]
+    return cv2.copyMakeBorder(np.ascontiguousarray(abcd), a, b, a, b, cv2.BORDER_CONSTANT, value=paper)
+
+
 class PairDataset(Dataset):
     """A|B pairs as size x size x 4 uint8 tensors (channel 0 = sketch, 1..3 = photo; with hints, then the hint
     layers: pix2pix.inputs.hint_layers): a quarter of the bytes of float tensors; scaling to [-1, 1] happens once
     per batch, on the training device (to_model_input).
+
+    With zoom above 1, the random resize is up to zoom times larger or smaller (a smaller pair padded, _pad): the
+    drawing's parts lie at other places and sizes than in the framing all the theme's photos share, so the model
+    paints from the lines, not from where a feature usually is (docs/colouring.md).
 
     Keys are (epoch, index): the sketch augmentation, the random resize/crop/flip and the hints come from
     generators seeded by (seed, epoch, index). With random=False (validation) images are just resized to size,
@@ -50,7 +65,7 @@ class PairDataset(Dataset):
     def __init__(self, files: Iterable[Path], size: int, *, random: bool = True, seed: int = 0,
                  sketch_augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
                  hints: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-                 hint_fill: bool = False, chosen_colours: bool = False) -> None:
+                 hint_fill: bool = False, chosen_colours: bool = False, zoom: float = 1.0) -> None:
         self.files = list(files)
         self.size = size
         self.load_size = int(round(LOAD_SCALE * size))
@@ -60,6 +75,7 @@ class PairDataset(Dataset):
         self.hints = hints
         self.hint_fill = hint_fill
         self.chosen_colours = chosen_colours and hint_fill
+        self.zoom = zoom
 
     def __len__(self) -> int:
         return len(self.files)
@@ -84,9 +100,14 @@ class PairDataset(Dataset):
             crop = _resize(abcd, self.size)
             hint_rng = np.random.default_rng([self.seed, index, 3])
         else:
-            big = _resize(abcd, self.load_size)
             rng = np.random.default_rng([self.seed, epoch, index, 0])
-            y, x = rng.integers(0, self.load_size - self.size + 1, size=2)
+            side = self.load_size
+            if self.zoom > 1.0:
+                side = int(round(side * np.exp(rng.uniform(-np.log(self.zoom), np.log(self.zoom)))))
+            big = _resize(abcd, side)
+            if side < self.load_size:
+                big, side = _pad(big, self.load_size), self.load_size
+            y, x = rng.integers(0, side - self.size + 1, size=2)
             crop = big[y:y + self.size, x:x + self.size]
             if rng.random() < 0.5:
                 crop = crop[:, ::-1]

@@ -318,7 +318,7 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
     hints = simulate_hints if cfg.hints else None
     fill = cfg.hints and cfg.hint_fill
     train_ds = PairDataset(train_files, cfg.size, seed=cfg.seed, sketch_augment=augment, hints=hints, hint_fill=fill,
-                           chosen_colours=cfg.chosen_colours)
+                           chosen_colours=cfg.chosen_colours, zoom=cfg.zoom)
     validation = _Validation(val_files, cfg.size, cfg.batch_size, device, hints, fill)
     showcase = validation if val_files else _Validation(train_files[:cfg.samples], cfg.size, cfg.samples, device,
                                                         hints, fill)
