@@ -3,6 +3,7 @@ users send them, against the style of real pix2pix training edges."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from doodles import blank_photo, light_on_dark, load_doodles, photo_of_paper, render, transparent_png
@@ -194,6 +195,24 @@ def test_augment_moves_edges_toward_hand_drawings_but_keeps_the_drawing(shared_d
     # some lose parts, none loses the shoe: measured min recall 0.79 (mean 0.96); with nothing erased or
     # dropped the min is 0.93
     assert 0.6 < min(s.recall for s in scores) < 0.9
+
+
+
+def test_the_doodle_recipe_keeps_a_faces_eyes_in_most_drawings():
+    """A training face whose eyes the augmentation took away, while its photo keeps them, teaches a model to paint
+    eyes where none are drawn (docs/colouring.md): the doodle recipe keeps both eyes in most of its drawings
+    (measured 25 of 40; 11 before it kept most details)."""
+    face = np.full((256, 256), 255, np.uint8)
+    cv2.circle(face, (128, 128), 90, 0, 2)
+    for x in (95, 161):
+        cv2.circle(face, (x, 105), 8, 0, 2)
+    cv2.ellipse(face, (128, 160), (30, 14), 0, 20, 160, 0, 2)
+    both_eyes = 0
+    for seed in range(40):
+        out = augment_sketch(face, np.random.default_rng(seed), "doodle")
+        assert (out < 128).sum() > 0.2 * (face < 128).sum()           # the face itself is always there
+        both_eyes += all((out[95:116, x - 11:x + 12] < 128).any() for x in (95, 161))
+    assert both_eyes > 20
 
 
 # ---- normalisation with colour (colour hints: tests/test_hints.py) -------------------------------------------
