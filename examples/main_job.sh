@@ -30,7 +30,7 @@ budget=$(( job_seconds - SECONDS - 75 ))
 (( budget > 60 )) || budget=60
 icanvas train --theme demo --run main $resume --size 128 --ngf "$width" --ndf "$width" --batch-size 4 --epochs "$epochs" \
   --save-every 4 --hints --time-budget "$budget" \
-  --sketch-augment --augment doodle --lambda-mark 100 --chosen-colours --zoom 1.4   # doodle-like lines, the crayon kept, parts at any size (docs/colouring.md)
+  --sketch-augment --augment doodle --lambda-mark 100 --chosen-colours --zoom 1.4 --lambda-l1 200   # doodle-like lines, the crayon kept, parts at any size (docs/colouring.md)
 pairs=()   # held-out pairs add photo scores; a tiny demo may have none
 compgen -G "$root/data/demo/pairs/val/*.png" >/dev/null && pairs=(--pairs "$root/data/demo/pairs/val")
 icanvas compare "$root/runs/demo/main" --sketches "$here/sketches" "${pairs[@]}" -o "$root/reports/compare" --select
