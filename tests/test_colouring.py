@@ -198,6 +198,25 @@ def test_a_smile_does_not_reach_for_the_eyes(monkeypatch):
     assert any(paper_of(lines)[p] == 0 for p in between)
 
 
+def test_small_eyes_are_parts_of_their_own_that_the_face_s_crayon_leaves_and_colouring_reaches():
+    img = Image.new("L", (128, 128), 255)
+    pen = ImageDraw.Draw(img)
+    pen.ellipse([14, 14, 114, 114], outline=0)
+    pen.ellipse([42, 44, 52, 54], outline=0)               # an eye 9 px across inside
+    pen.ellipse([76, 46, 82, 52], outline=0)               # and a smaller one, 5 px: shallower than a neck
+    lines = np.asarray(img).copy()
+    found = parts_of(lines)
+    eyes, face = [found.labels[49, 47], found.labels[49, 79]], found.labels[85, 64]
+    assert min(eyes) > 0 and len({*eyes, face}) == 3            # the closing no longer fills them
+    crayon = empty_hints(128, 128)
+    crayon[80:90, 60:70] = (*SKIN, 255)
+    coloured = fill_hints(lines, crayon)
+    assert coloured[85, 30, 3] == 255 and not coloured[49, 47, 3] and not coloured[49, 79, 3]
+    layer = auto_colour(lines, _book((SKIN, SKY), (RED, GRASS)))
+    for eye in eyes:                                              # each eye gets a colour of its own
+        assert (layer[..., 3][found.labels == eye] == 255).any()
+
+
 def test_h_maxima_matches_scikit_image():
     from skimage.morphology import h_maxima as reference
     rng = np.random.default_rng(0)

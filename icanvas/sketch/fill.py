@@ -29,6 +29,7 @@ GAP = 0.05           # gaps in the lines up to this share of the side are closed
 REACH = 0.15         # a line end is carried on to the line or frame ahead of it up to this share of the side,
 LENGTH_REACH = 0.5   # and up to this share of the line's own length (a smile's ends do not reach for the eyes)
 AHEAD = 0.4          # ... lying within acos(AHEAD) (66 degrees) of the line's direction at its end
+ROOM = 1.5 / 128     # a closed loop this deep (in half-width) is a part even where the closing fills it
 NECK = 2 / 128       # the paper narrowing by this share of the side (in half-width) separates two parts
 
 
@@ -108,7 +109,21 @@ def paper_of(lines: np.ndarray) -> np.ndarray:
     ink = _carry_on((ink_of(lines) > LINE_LEVEL).astype(np.uint8))   # the faint lines of small edge maps too
     framed = cv2.copyMakeBorder(ink, radius, radius, radius, radius, cv2.BORDER_CONSTANT, value=1)
     closed = cv2.morphologyEx(framed, cv2.MORPH_CLOSE, disc)[radius:-radius, radius:-radius]
-    return 1 - closed
+    return np.maximum(1 - closed, _rooms(ink))
+
+
+def _rooms(ink: np.ndarray) -> np.ndarray:
+    """The small closed loops of the ink (eyes, a pair of glasses: HxW uint8, 1 = inside) that the closing fills,
+    those at least ROOM deep: they are parts of their own, coloured on their own."""
+    holes = (ndimage.binary_fill_holes(ink) & (ink == 0)).astype(np.uint8)
+    labels, count = ndimage.label(holes)
+    if count == 0:
+        return holes
+    deep = cv2.distanceTransform(holes, cv2.DIST_L2, 5) >= ROOM * ink.shape[0]
+    keep = np.zeros(count + 1, bool)
+    keep[np.unique(labels[deep])] = True
+    keep[0] = False
+    return keep[labels].astype(np.uint8)
 
 
 def h_maxima(image: np.ndarray, h: float) -> np.ndarray:
@@ -143,7 +158,12 @@ class Parts:
 def _parts(data: bytes, shape: tuple[int, int]) -> Parts:
     paper = paper_of(np.frombuffer(data, np.uint8).reshape(shape))
     distance = cv2.distanceTransform(paper, cv2.DIST_L2, 5)
-    centres, count = ndimage.label(h_maxima(distance, max(1.0, NECK * paper.shape[0])))
+    peaks = h_maxima(distance, max(1.0, NECK * paper.shape[0]))
+    rooms, room_count = ndimage.label(paper)   # a room too shallow for a peak (a small eye) is one part
+    shallow = np.setdiff1d(np.arange(1, room_count + 1), rooms[peaks > 0])
+    if len(shallow):
+        peaks[tuple(np.array(ndimage.maximum_position(distance, rooms, shallow)).T)] = 1
+    centres, count = ndimage.label(peaks)
     labels = watershed(-distance, centres, mask=paper > 0).astype(np.int32)
     for a in (paper, distance, centres, labels):
         a.setflags(write=False)
