@@ -5,8 +5,10 @@ lines are bridged first, as a person would close them: small gaps by a closing (
 shirt drawn down to the frame is closed by it), and a line that stops short of another line or of the frame is
 carried on to it where that lies ahead of it and within reach (the shoulders of a face that end above the page's
 edge, the open outline of a doodled shoe, HED's broken outlines of a photo); then the paper is split into parts
-at its necks (a watershed of the distance to the lines, from the crayon marks). Every paper pixel takes the colour of the mark whose part it lies in, so two colours in one region meet
-where the region narrows rather than halfway between their strokes. A part enclosed by lines that no crayon
+at its necks (a watershed of the distance to the lines, from the crayon marks); a small closed loop that the
+closing would fill (an eye, a lens) stays a part of its own. Every paper pixel takes the colour of the mark whose
+part it lies in, so two colours in one region meet where the region narrows rather than halfway between their
+strokes. A part enclosed by lines that no crayon
 touched (a face left white under yellow hair, joined to the hair by a gap) stays empty, as do the lines and
 everything no mark reaches. The generator reads this fill beside the marks themselves (pix2pix.inputs), so it
 need not learn on a CPU budget how far a colour reaches.
@@ -122,7 +124,6 @@ def _rooms(ink: np.ndarray) -> np.ndarray:
     deep = cv2.distanceTransform(holes, cv2.DIST_L2, 5) >= ROOM * ink.shape[0]
     keep = np.zeros(count + 1, bool)
     keep[np.unique(labels[deep])] = True
-    keep[0] = False
     return keep[labels].astype(np.uint8)
 
 
@@ -159,10 +160,10 @@ def _parts(data: bytes, shape: tuple[int, int]) -> Parts:
     paper = paper_of(np.frombuffer(data, np.uint8).reshape(shape))
     distance = cv2.distanceTransform(paper, cv2.DIST_L2, 5)
     peaks = h_maxima(distance, max(1.0, NECK * paper.shape[0]))
-    rooms, room_count = ndimage.label(paper)   # a room too shallow for a peak (a small eye) is one part
-    shallow = np.setdiff1d(np.arange(1, room_count + 1), rooms[peaks > 0])
+    pieces, piece_count = ndimage.label(paper)   # a piece too shallow for a peak (a small eye) is one part
+    shallow = np.setdiff1d(np.arange(1, piece_count + 1), pieces[peaks > 0])
     if len(shallow):
-        peaks[tuple(np.array(ndimage.maximum_position(distance, rooms, shallow)).T)] = 1
+        peaks[tuple(np.array(ndimage.maximum_position(distance, pieces, shallow)).T)] = 1
     centres, count = ndimage.label(peaks)
     labels = watershed(-distance, centres, mask=paper > 0).astype(np.int32)
     for a in (paper, distance, centres, labels):
