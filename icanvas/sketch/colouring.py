@@ -277,8 +277,7 @@ def _exemplar_colours(book: ColourBook, lines: np.ndarray, regions: np.ndarray, 
 
 def _palette_colours(book: ColourBook, regions: np.ndarray, blank: np.ndarray, count: int,
                      hints: np.ndarray | None, seed: int | None) -> np.ndarray:
-    distances = np.stack([np.abs(book.part_places - place) @ PLACE_WEIGHTS
-                          for place in part_places(blank, count)])                          # count x M
+    distances = np.abs(book.part_places[None] - part_places(blank, count)[:, None]) @ PLACE_WEIGHTS   # count x M
     # where the child coloured, prefer the training drawings whose region there had the child's colour
     mask = (hints[..., 3] > 127) & (regions > 0) if hints is not None else None
     if mask is not None and mask.any():
@@ -293,8 +292,11 @@ def _palette_colours(book: ColourBook, regions: np.ndarray, blank: np.ndarray, c
         if agree.any():
             distances = distances + np.where(agree[book.part_owners], 0.0, DISAGREE)[None]
     out = np.zeros((count, 3), np.uint8)
-    for i, distance in enumerate(distances):
-        out[i] = book.part_colours[_pick(np.argsort(distance), None if seed is None else seed * 1000 + i)]
+    # the NEAREST for each region without sorting the whole book (a scribble has scores of small loops)
+    nearest = np.argpartition(distances, min(NEAREST, distances.shape[1] - 1), axis=1)[:, :NEAREST]
+    for i, (distance, near) in enumerate(zip(distances, nearest)):
+        order = near[np.argsort(distance[near], kind="stable")]
+        out[i] = book.part_colours[_pick(order, None if seed is None else seed * 1000 + i)]
     return out
 
 
