@@ -9,8 +9,8 @@ at its necks (a watershed of the distance to the lines, from the crayon marks); 
 closing would fill (an eye, a lens) stays a part of its own. Every paper pixel takes the colour of the mark whose
 part it lies in, so two colours in one region meet where the region narrows rather than halfway between their
 strokes. A part enclosed by lines that no crayon touched (a face left white under yellow hair, joined to the hair
-by a gap) stays empty, as do the lines and everything no mark reaches. The generator reads this fill beside the marks themselves (pix2pix.inputs), so it
-need not learn on a CPU budget how far a colour reaches.
+by a gap) stays empty, as do the lines and everything no mark reaches. The generator reads this fill beside the
+marks themselves (pix2pix.inputs), so it need not learn on a CPU budget how far a colour reaches.
 """
 
 from __future__ import annotations
