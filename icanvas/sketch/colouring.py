@@ -286,18 +286,23 @@ def _palette_colours(book: ColourBook, regions: np.ndarray, blank: np.ndarray, c
         crayon = np.where(mask, coloured, 0)
         agree = np.zeros(len(book), bool)
         for where, colour in zip(part_places(coloured, len(ids)), _medians(hints[..., :3], crayon, len(ids))):
-            near = np.argsort(np.abs(book.part_places - where) @ PLACE_WEIGHTS)[:8 * NEAREST]
+            near = _nearest(np.abs(book.part_places - where) @ PLACE_WEIGHTS, 8 * NEAREST)
             lab = rgb2lab(np.concatenate([colour[None], book.part_colours[near]])[None] / 255.0)[0]
             agree[book.part_owners[near[np.linalg.norm(lab[1:] - lab[0], axis=1) < AGREE]]] = True
         if agree.any():
             distances = distances + np.where(agree[book.part_owners], 0.0, DISAGREE)[None]
     out = np.zeros((count, 3), np.uint8)
-    # the NEAREST for each region without sorting the whole book (a scribble has scores of small loops)
-    nearest = np.argpartition(distances, min(NEAREST, distances.shape[1] - 1), axis=1)[:, :NEAREST]
-    for i, (distance, near) in enumerate(zip(distances, nearest)):
-        order = near[np.argsort(distance[near], kind="stable")]
+    for i, order in enumerate(_nearest(distances, NEAREST)):
         out[i] = book.part_colours[_pick(order, None if seed is None else seed * 1000 + i)]
     return out
+
+
+def _nearest(distances: np.ndarray, k: int) -> np.ndarray:
+    """The indices of the k smallest distances along the last axis, nearest first, without sorting the whole book
+    (a scribble has scores of small loops, each looked up)."""
+    k = min(k, distances.shape[-1])
+    near = np.argpartition(distances, k - 1, axis=-1)[..., :k]
+    return np.take_along_axis(near, np.take_along_axis(distances, near, -1).argsort(-1, kind="stable"), -1)
 
 
 def auto_colour(lines: np.ndarray, book: ColourBook, hints: np.ndarray | None = None,
