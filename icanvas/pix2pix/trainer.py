@@ -13,6 +13,7 @@ numbers (torch.load(weights_only=True)): both networks, both optimisers, epoch, 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import signal
@@ -94,6 +95,12 @@ def lr_factor(epoch: int, epochs: int) -> float:
     return 1.0 - (epoch - constant + 1) / (epochs - constant + 1)
 
 
+def average_start(epochs: int) -> int:
+    """The first epoch (1-based) whose weights TrainConfig.average takes into the mean: the last at the full
+    learning rate (lr_factor), so that the mean runs over the decay."""
+    return (epochs + 1) // 2
+
+
 def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
 
@@ -146,6 +153,11 @@ class Pix2Pix:
             self.G_train = DistributedDataParallel(self.G, device_ids=ids, forward_sync_buffers=False)
             self.D_train = DistributedDataParallel(self.D, device_ids=ids, forward_sync_buffers=False)
         self.G_eval = per_image_statistics(self.G)   # shares G's weights: built once, follows training
+        # With cfg.average: the mean of G's weights at the end of each epoch from average_start on, which
+        # checkpoints hold and validation scores once it has begun. On the demo's doodles it is as realistic as a
+        # later epoch without the blurred features that epoch paints where a drawing has none (docs/colouring.md).
+        self.G_mean: nn.Module | None = None
+        self.averaged = 0
         # bf16 where it is native (CUDA, CPUs with AVX-512 BF16 or AMX): measured no worse than fp32 beyond the
         # seed spread on the demo (docs/training.md), and 1.2-1.7x faster on this CPU kind.
         use_amp = cfg.amp if cfg.amp is not None else resolve_precision("auto", device) == "bf16"
@@ -184,6 +196,25 @@ class Pix2Pix:
         self.opt_G.step()
         return torch.stack([loss_G_GAN, loss_G_L1, loss_D_real, loss_D_fake]).detach()
 
+    @property
+    def G_out(self) -> nn.Module:
+        """The generator that checkpoints hold: G, or the mean of its weights once that has begun."""
+        return self.G if self.G_mean is None else self.G_mean
+
+    @torch.no_grad()
+    def average_in(self) -> None:
+        """Take G's weights as they are now into their mean (batch-norm counters are copied, not averaged)."""
+        if self.G_mean is None:
+            self.G_mean = copy.deepcopy(self.G).requires_grad_(False)
+            self.G_eval = per_image_statistics(self.G_mean)
+        else:
+            for mean, now in zip(self.G_mean.state_dict().values(), self.G.state_dict().values()):
+                if mean.is_floating_point():
+                    mean.lerp_(now, 1.0 / (self.averaged + 1))
+                else:
+                    mean.copy_(now)
+        self.averaged += 1
+
     @torch.no_grad()
     def generate(self, sketch: torch.Tensor) -> torch.Tensor:
         """Pictures as generate/compare/serve make them: no dropout, each image's own batch-norm statistics."""
@@ -193,13 +224,18 @@ class Pix2Pix:
     def state(self, epoch: int, batch: int, step: int) -> dict:
         return {"format": 1, "epoch": epoch, "batch": batch, "step": step,
                 "G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict()}
+                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+                **({"G_mean": self.G_mean.state_dict(), "averaged": self.averaged} if self.G_mean is not None else {})}
 
     def load_state(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
+        if "G_mean" in state:
+            self.average_in()
+            self.G_mean.load_state_dict(state["G_mean"])
+            self.averaged = int(state["averaged"])
         # Adam's moments in the parameters' layout (a run saved on a GPU is channels-last, here maybe not).
         for opt in (self.opt_G, self.opt_D):
             for param, slots in opt.state.items():
@@ -391,11 +427,12 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
         finish: epoch_NNNN for finished epochs only."""
         if not world.is_main:
             return
-        scores = {"val_l1": result.val_l1, "step": step}
+        scores = {"val_l1": result.val_l1, "step": step, **({"averaged_epochs": model.averaged} if model.averaged
+                                                              else {})}
         info = ModelInfo(theme=cfg.theme, generator=model.gen_config, run=cfg.run, epoch=epochs_done,
                          sketch_style=sketch_style, metrics=scores)
         name = f"epoch_{epochs_done:04d}" if next_batch == 0 else f"partial_step_{step:07d}"
-        result.checkpoint = save_generator(ckpt_dir / f"{name}.safetensors", model.G, info)
+        result.checkpoint = save_generator(ckpt_dir / f"{name}.safetensors", model.G_out, info)
         grid = showcase.grid(model, cfg.samples)
         if grid is not None:
             save_png(grid, samples_dir / f"{name}.png")
@@ -442,15 +479,18 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
                   "epoch_time_s": elapsed, "data_wait_share": wait / elapsed if elapsed > 0 else None,
                   "partial": stop is not None}
         result.images_per_s = record["images_per_s"]
-        finish_epoch(record)
         if stop:
+            finish_epoch(record)
             save(epoch, batch_done)
             result.stopped = stop
             break
         epoch, batch_done = epoch + 1, 0
         if epoch == 1 and fresh and cfg.time_budget is not None and cfg.planned_epochs is None:
             plan_for_budget()
+        if cfg.average and epoch >= average_start(cfg.epochs):
+            model.average_in()
+        finish_epoch(record)
         if epoch % cfg.save_every == 0 or epoch == cfg.epochs:
             save(epoch, 0)
-    result.epochs_done, result.step = epoch, step
+    result.epochs_done, result.step, result.generator = epoch, step, model.G_out
     return result
