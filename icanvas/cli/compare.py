@@ -77,6 +77,7 @@ def compare(
                "winner_path": winner.path, "score": winner.score, "selected": result.selected,
                "report": str(result.report_dir), **result.files,
                **winner.runtime, "results": [r.summary() for r in comparison.results]}
-    finish(st, summary, f"compare: {result.checkpoints} checkpoint{'s' * (result.checkpoints != 1)} on {result.sketches} sketches and "
+    plural = "s" * (result.checkpoints != 1)
+    finish(st, summary, f"compare: {result.checkpoints} checkpoint{plural} on {result.sketches} sketches and "
                         f"{result.pairs} pairs ({len(result.skipped)} skipped); best {winner.label} "
                         f"(score {winner.score:.3f}) -> {result.report_dir}", json_out=json_out)

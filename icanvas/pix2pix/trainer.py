@@ -8,7 +8,8 @@ crayon's colour under its marks: pix2pix.inputs.mark_loss). Adam (lr 2e-4, betas
 Resuming gives the same weights as an uninterrupted run because all randomness is a function of the settings:
 the data of sample i in epoch e comes from a generator seeded by (seed, e, i) (see pix2pix.dataset.PairDataset), and
 dropout is re-seeded from (seed, step, rank) before every step. The resumable state is plain tensors and
-numbers (torch.load(weights_only=True)): both networks, both optimisers, epoch, batch and step.
+numbers (torch.load(weights_only=True)): both networks, both optimisers, epoch, batch and step, and with
+TrainConfig.average the mean of G's weights so far.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ class Pix2Pix:
         self.D.load_state_dict(state["D"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
-        if "G_mean" in state:
+        if "G_mean" in state:   # the mean had begun: a copy of G to load it into
             self.average_in()
             self.G_mean.load_state_dict(state["G_mean"])
             self.averaged = int(state["averaged"])
