@@ -81,7 +81,7 @@ def run(args) -> dict:
                               ngf=args.width, ndf=args.width, batch_size=4, epochs=args.epochs,
                               max_steps=args.steps, seed=seed, hints=with_hints, hint_fill=config in ("fill", "prior"),
                               fill_prior=config == "prior",
-                              save_every=10_000, val_limit=20, amp=args.amp)
+                              save_every=10_000, val_limit=20, amp=args.amp, average=args.average)
             start = time.perf_counter()
             checkpoint = train(cfg).checkpoint
             seconds = time.perf_counter() - start
@@ -104,7 +104,8 @@ def run(args) -> dict:
                                      for m in ("psnr", "ssim", "l1", "colour")))
     return {"data": args.data, "runs": runs, "summary": summary,
             "settings": {"size": args.size, "width": args.width, "epochs": args.epochs, "steps": args.steps,
-                         "seeds": args.seeds, "amp": args.amp, "held_out_pairs": len(pairs)}}
+                         "seeds": args.seeds, "amp": args.amp, "average": args.average,
+                         "held_out_pairs": len(pairs)}}
 
 
 def main() -> None:
@@ -120,6 +121,8 @@ def main() -> None:
                              "and the generator paints over the fill")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="bf16 autocast (default: train's default)")
+    parser.add_argument("--average", action="store_true",
+                        help="checkpoints hold the weights averaged over the second half (train --average)")
     parser.add_argument("--root", help="icanvas root with the HED weights (default as the CLI)")
     args = parser.parse_args()
     print(f"results: {write_result(f'hints-{args.data}', run(args))}")
