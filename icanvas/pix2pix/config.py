@@ -41,7 +41,7 @@ class TrainConfig:
     lambda_mark: float = 0.0       # with hints: weight of L1 to the crayon's colour under its marks (Pix2Pix.step)
     chosen_colours: bool = False   # with the fill: samples coloured as line drawings are (pix2pix.dataset)
     zoom: float = 1.0              # random zoom in or out of each pair, up to this factor (1: pix2pix's crop alone)
-    average: bool = False          # checkpoints hold G's weights averaged over the decay (trainer.average_start)
+    average: bool = False          # checkpoints hold G's weights averaged over the decay (trainer.full_rate_epochs)
     ngf: int = 64
     ndf: int = 64
     seed: int = 0

@@ -88,18 +88,17 @@ class TrainResult:
     generator: nn.Module | None = field(default=None, repr=False)
 
 
+def full_rate_epochs(epochs: int) -> int:
+    """How many epochs of a run train at the full learning rate: the first half (pix2pix's 'linear' policy)."""
+    return (epochs + 1) // 2
+
+
 def lr_factor(epoch: int, epochs: int) -> float:
     """pix2pix's 'linear' policy for 0-based `epoch`: 1 for the first half, then down toward 0 at the end."""
-    constant = (epochs + 1) // 2
+    constant = full_rate_epochs(epochs)
     if epoch < constant:
         return 1.0
     return 1.0 - (epoch - constant + 1) / (epochs - constant + 1)
-
-
-def average_start(epochs: int) -> int:
-    """The first epoch (1-based) whose weights TrainConfig.average takes into the mean: the last at the full
-    learning rate (lr_factor), so that the mean runs over the decay."""
-    return (epochs + 1) // 2
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -154,9 +153,10 @@ class Pix2Pix:
             self.G_train = DistributedDataParallel(self.G, device_ids=ids, forward_sync_buffers=False)
             self.D_train = DistributedDataParallel(self.D, device_ids=ids, forward_sync_buffers=False)
         self.G_eval = per_image_statistics(self.G)   # shares G's weights: built once, follows training
-        # With cfg.average: the mean of G's weights at the end of each epoch from average_start on, which
-        # checkpoints hold and validation scores once it has begun. On the demo's doodles it is as realistic as a
-        # later epoch without the blurred features that epoch paints where a drawing has none (docs/colouring.md).
+        # With cfg.average: the mean of G's weights at the end of each epoch from the last at the full learning
+        # rate on (full_rate_epochs: the mean runs over the decay), which checkpoints hold and validation scores
+        # once it has begun. On the demo's doodles it is as realistic as a later epoch without the blurred
+        # features that epoch paints where a drawing has none (docs/colouring.md).
         self.G_mean: nn.Module | None = None
         self.averaged = 0
         # bf16 where it is native (CUDA, CPUs with AVX-512 BF16 or AMX): measured no worse than fp32 beyond the
@@ -488,7 +488,7 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
         epoch, batch_done = epoch + 1, 0
         if epoch == 1 and fresh and cfg.time_budget is not None and cfg.planned_epochs is None:
             plan_for_budget()
-        if cfg.average and epoch >= average_start(cfg.epochs):
+        if cfg.average and epoch >= full_rate_epochs(cfg.epochs):
             model.average_in()
         finish_epoch(record)
         if epoch % cfg.save_every == 0 or epoch == cfg.epochs:
