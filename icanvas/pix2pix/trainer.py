@@ -397,7 +397,7 @@ def train(cfg: TrainConfig, *, world: World = World(), resume: bool = False,
     total_steps = batches * cfg.epochs
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    result = TrainResult(run_dir, epoch, step, None, None, None, bad_files=bad, generator=model.G)
+    result = TrainResult(run_dir, epoch, step, None, None, None, bad_files=bad)
     loader_rng = torch.Generator().manual_seed(cfg.seed)
     training_started, fresh = time.perf_counter(), epoch == 0 and batch_done == 0
 
